@@ -1,0 +1,83 @@
+"""Output conventions shared by all commands: human text on stdout, errors on stderr,
+`--json` as one JSON object per line, progress bars on stderr for long work."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+stdout = Console(soft_wrap=True, highlight=False)
+stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def error(message: str) -> None:
+    """One line on stderr: `error: <message>`."""
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """One line on stderr: `warning: <message>`."""
+    stderr.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+
+
+def info(message: str) -> None:
+    """Human-oriented text on stdout (markup allowed)."""
+    stdout.print(message)
+
+
+def emit_json(obj: Any) -> None:
+    """One JSON document on one line of stdout (machine output)."""
+    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def emit_json_lines(objs: Iterable[Any]) -> None:
+    """One JSON object per line, in order."""
+    for obj in objs:
+        emit_json(obj)
+
+
+class Tracker:
+    """Handle on one progress bar: `advance()` after each item of work."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self._bar = bar
+        self._task = task
+
+    def advance(self, steps: int = 1, description: str | None = None) -> None:
+        """Mark `steps` items done (and optionally say what is being worked on)."""
+        if description is None:
+            self._bar.advance(self._task, steps)
+        else:
+            self._bar.update(self._task, advance=steps, description=description)
+
+
+@contextmanager
+def progress(description: str, total: int | None, enabled: bool = True) -> Iterator[Tracker]:
+    """A rich progress bar on stderr; hidden when stderr is no terminal or `enabled` is False."""
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=not enabled or not stderr.is_terminal,
+        transient=True,
+    )
+    with bar:
+        yield Tracker(bar, bar.add_task(description, total=total))

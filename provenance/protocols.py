@@ -1,0 +1,100 @@
+"""The plugin contracts, in one small file (DESIGN.md "Contracts").
+
+Plugins are plain classes registered under entry-point groups; `provenance.plugins` checks
+at load time that a class provides these members, so a mismatch fails when the plugin is
+loaded, not at first use.
+
+Construction, by kind:
+  * generator: ``cls(model: str | Path | None, options: Mapping[str, Any], settings: Settings)``
+  * policy:    ``cls(options: Mapping[str, Any], context: PolicyContext)``
+  * signer:    ``cls(settings: Settings)``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from provenance.types import GeneratedImage, GenerationRequest, ModelInfo
+from provenance.verdict import Verdict
+
+if TYPE_CHECKING:
+    import torch
+
+    from provenance.config import Settings
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Turns a request into images.  Heavy imports (torch, diffusers) happen inside `load`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def load(self, device: torch.device) -> None:
+        """Load weights onto `device`; raise `WeightsError` naming what is missing."""
+
+    def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        """Produce `request.num_images` images, one seed each, deterministic per seed."""
+
+    def model_info(self) -> ModelInfo:
+        """The model card (licence, training data, weights digest) for the manifest."""
+
+    @classmethod
+    def check_weights(cls, model: str | Path | None) -> WeightsStatus:
+        """Whether weights for `model` are present, without loading them."""
+
+
+@dataclass(frozen=True)
+class WeightsStatus:
+    """What `provenant generators list` shows about a plugin's configured weights."""
+
+    present: bool
+    detail: str
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Screens prompts before generation and images after; returns verdicts, never raises."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def screen_prompt(self, request: GenerationRequest) -> Verdict:
+        """Judge the request's text (and declared use) before anything is generated."""
+
+    def screen_image(self, image: GeneratedImage, request: GenerationRequest) -> Verdict:
+        """Judge a generated image (or an input image wrapped as one) before it is signed."""
+
+
+@runtime_checkable
+class SignerPlugin(Protocol):
+    """Signs the C2PA claim bytes, e.g. through a KMS/HSM; the key never leaves it."""
+
+    name: ClassVar[str]
+
+    def algorithm(self) -> str:
+        """COSE algorithm name as c2pa spells it: es256, es384, es512, ps256, ed25519."""
+
+    def certificate_chain_pem(self) -> bytes:
+        """Signing certificate first, then intermediates (no root), PEM."""
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw signature over `data` (for ECDSA: r||s, fixed width, as COSE requires)."""
+
+
+@dataclass
+class PolicyContext:
+    """What a policy may use besides its own options: settings and the ledger database."""
+
+    settings: Settings
+    ledger: Any = None  # provenance.ledger.Ledger, opened lazily by the pipeline
+
+
+#: Members each plugin kind must provide; checked when the plugin loads.
+REQUIRED_MEMBERS: dict[str, tuple[str, ...]] = {
+    "generator": ("name", "version", "load", "generate", "model_info", "check_weights"),
+    "policy": ("name", "version", "screen_prompt", "screen_image"),
+    "signer": ("name", "algorithm", "certificate_chain_pem", "sign"),
+}
