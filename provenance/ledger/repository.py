@@ -1,0 +1,394 @@
+"""`Ledger`: the append-only record of every output and refusal, in one hash chain.
+
+Appends are serialised by locking the single `ledger_head` row (PostgreSQL
+`SELECT ... FOR UPDATE`; SQLite `BEGIN IMMEDIATE`, where writers wait on the busy timeout
+instead of failing), so concurrent threads and processes extend one chain and never fork
+it.  All SQL goes through SQLAlchemy with bound parameters.  Database failures become
+one-line `LedgerError`s with the URL's password hidden; an unmigrated database is told to
+run `provenant db upgrade`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from provenance.db import begin_immediate, create_engine, redact
+from provenance.errors import DuplicateRecordError, LedgerError
+from provenance.ledger import _read, models
+from provenance.ledger.records import (
+    AssetRecord,
+    EntryKind,
+    LedgerEntry,
+    LedgerRecord,
+    RefusalRecord,
+    RequestState,
+)
+from provenance.ledger.rows import EntryRows, entry_rows
+from provenance.ledger.signing_keys import signing_key_row
+
+if TYPE_CHECKING:
+    from provenance.config import Settings
+    from provenance.ledger.chain import ChainReport
+
+
+def canonical_path(path: str | Path) -> str:
+    """The form in which output paths are stored and looked up: absolute, symlinks resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
+class Ledger:
+    """The ledger database.  Open with `Ledger.from_url`, `Ledger.sqlite` or `from_settings`."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self._engine = engine
+        self.url = url
+        # SQLite admits one writer; threads of this process queue here (fairly, at once)
+        # rather than in SQLite's busy handler, whose sleeps back off up to 100 ms.
+        self._local_writer: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> Ledger:
+        """Open the ledger at a SQLAlchemy URL (`sqlite:///path`, `postgresql://...`)."""
+        try:
+            engine = create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot open ledger database {redact(url)}: {exc.strerror or exc}"
+            ) from exc
+        return cls(engine, url)
+
+    @classmethod
+    def sqlite(cls, path: str | Path) -> Ledger:
+        """An embedded SQLite ledger at `path` (created on `upgrade`)."""
+        return cls.from_url(f"sqlite:///{Path(path).expanduser().absolute()}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ledger:
+        """The ledger the settings name (`database_url`, `[ledger]` tuning)."""
+        return cls.from_url(
+            settings.database_url,
+            busy_timeout_ms=settings.ledger.busy_timeout_ms,
+            pool_size=settings.ledger.pool_size,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for read-only queries over the ledger tables (reports)."""
+        return self._engine
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden, for messages."""
+        return redact(self.url)
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest revision."""
+        from provenance import migrate
+
+        migrate.upgrade(self.url)
+
+    def require_current(self) -> None:
+        """Raise `LedgerError` (telling the user to run `provenant db upgrade`) if unmigrated."""
+        from provenance import migrate
+
+        migrate.require_current(self.url)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- errors and connections ----------------------------------------------------------
+
+    @contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Turn database failures inside the block into one-line `LedgerError`s."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise self._translate(action, exc) from exc
+
+    def _translate(self, action: str, exc: SQLAlchemyError) -> LedgerError:
+        if isinstance(exc, (OperationalError, ProgrammingError)):
+            problem = self._schema_problem()
+            if problem:
+                return LedgerError(problem)
+        return LedgerError(f"{action} ({self.display_url}): {_first_line(exc)}")
+
+    def _schema_problem(self) -> str | None:
+        """Why the schema is unusable (None when it is current or cannot be checked)."""
+        from provenance import migrate
+
+        try:
+            migrate.current_revision(self.url)
+        except LedgerError:
+            return None  # unreachable: the original error says more
+        try:
+            migrate.require_current(self.url)
+        except LedgerError as exc:
+            return str(exc)
+        return None
+
+    @contextmanager
+    def read_snapshot(self, action: str = "reading the ledger") -> Iterator[Connection]:
+        """A connection inside one read transaction: every query sees the same snapshot."""
+        with self.errors(action), self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    # -- appends -------------------------------------------------------------------------
+
+    def append_asset(self, record: AssetRecord) -> LedgerEntry:
+        """Record one signed output; `DuplicateRecordError` if its id or (request, index) exists."""
+        return self.append_many([record])[0]
+
+    def append_refusal(self, record: RefusalRecord) -> LedgerEntry:
+        """Record one refusal; `DuplicateRecordError` if its id or (request, stage) exists."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Iterable[LedgerRecord]) -> list[LedgerEntry]:
+        """Append records in order under one head lock and one transaction: all or none.
+
+        Faster than one append per record when many outputs finish together (one lock,
+        one commit); a duplicate anywhere in the batch writes nothing.
+        """
+        batch = list(records)
+        if not batch:
+            return []
+        _refuse_in_batch_duplicates(batch)
+        with (
+            self._local_writer,
+            self.errors("appending to the ledger"),
+            self._engine.connect() as conn,
+        ):
+            begin_immediate(conn)
+            try:
+                with conn.begin():
+                    return _append_locked(conn, batch)
+            except IntegrityError as exc:
+                raise self._duplicate_error(batch, exc) from exc
+
+    def _duplicate_error(self, batch: list[LedgerRecord], exc: IntegrityError) -> LedgerError:
+        for record in batch:
+            existing = self._existing(record)
+            if existing is not None:
+                return DuplicateRecordError(
+                    f"{_describe(record)} is already in the ledger at seq {existing.seq}",
+                    existing=existing,
+                )
+        return LedgerError(f"appending to the ledger ({self.display_url}): {_first_line(exc)}")
+
+    def _existing(self, record: LedgerRecord) -> LedgerEntry | None:
+        if isinstance(record, AssetRecord):
+            t = models.assets
+            where = sa.or_(
+                t.c.asset_id == record.asset_id,
+                sa.and_(t.c.request_id == record.request_id, t.c.image_index == record.image_index),
+            )
+            return self._first("asset", where)
+        t = models.refusals
+        where = sa.or_(
+            t.c.refusal_id == record.refusal_id,
+            sa.and_(t.c.request_id == record.request_id, t.c.stage == record.stage),
+        )
+        return self._first("refusal", where)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def _find(
+        self, kind: EntryKind, where: sa.ColumnElement[bool], order_by: str = "seq"
+    ) -> list[LedgerEntry]:
+        with self.read_snapshot() as conn:
+            rows = _read.load(conn, kind, where, order_by=order_by)
+        return [r.to_entry() for r in rows]
+
+    def _first(self, kind: EntryKind, where: sa.ColumnElement[bool]) -> LedgerEntry | None:
+        found = self._find(kind, where)
+        return found[0] if found else None
+
+    def get_asset(self, asset_id: str) -> LedgerEntry | None:
+        """The asset entry with this id, or None."""
+        return self._first("asset", models.assets.c.asset_id == asset_id)
+
+    def get_refusal(self, refusal_id: str) -> LedgerEntry | None:
+        """The refusal entry with this id, or None."""
+        return self._first("refusal", models.refusals.c.refusal_id == refusal_id)
+
+    def find_by_sha256(self, sha256: str) -> list[LedgerEntry]:
+        """Assets whose file bytes have this SHA-256 (hex), oldest first."""
+        return self._find("asset", models.assets.c.sha256 == sha256.lower())
+
+    def find_by_path(self, path: str | Path) -> list[LedgerEntry]:
+        """Assets recorded at this output path (compared in `canonical_path` form)."""
+        return self._find("asset", models.assets.c.path == canonical_path(path))
+
+    def assets_for_request(self, request_id: str) -> list[LedgerEntry]:
+        """A request's assets, by image index."""
+        return self._find("asset", models.assets.c.request_id == request_id, "image_index")
+
+    def refusal_for_request(self, request_id: str) -> LedgerEntry | None:
+        """The (first) refusal recorded for a request, or None."""
+        return self._first("refusal", models.refusals.c.request_id == request_id)
+
+    def request_state(self, request_id: str) -> RequestState:
+        """Which images of a request are recorded and whether it was refused (for resuming)."""
+        a, r = models.assets, models.refusals
+        with self.read_snapshot() as conn:
+            done = conn.execute(sa.select(a.c.image_index).where(a.c.request_id == request_id))
+            indices = frozenset(int(i) for i in done.scalars())
+            stages = conn.execute(
+                sa.select(r.c.stage).where(r.c.request_id == request_id).order_by(r.c.seq)
+            ).scalars()
+            stage = next(iter(stages), None)
+        return RequestState(request_id, indices, stage is not None, stage)
+
+    def iter_entries(self, *, page_size: int = _read.PAGE_SIZE) -> Iterator[LedgerEntry]:
+        """Every entry in seq order, streamed a page at a time (bounded memory)."""
+        with self.read_snapshot() as conn:
+            for rows in _read.iter_all(conn, page_size):
+                yield rows.to_entry()
+
+    def head(self) -> tuple[int, str]:
+        """(seq, row hash) of the last entry; (0, 64 zeros) for an empty ledger."""
+        with self.read_snapshot() as conn:
+            return read_head(conn)
+
+    def log_id(self) -> str:
+        """This ledger's random identity, chosen when it was created (names its checkpoints)."""
+        with self.read_snapshot() as conn:
+            value = conn.execute(sa.select(models.ledger_head.c.log_id)).scalar_one_or_none()
+        if value is None:
+            raise LedgerError(f"ledger database {self.display_url} has no ledger_head row")
+        return str(value)
+
+    # -- verification --------------------------------------------------------------------
+
+    def verify_chain(self, *, progress: Callable[[int], None] | None = None) -> ChainReport:
+        """Recompute every row hash and link; the report names the first bad entry."""
+        from provenance.ledger.chain import verify_chain
+
+        return verify_chain(self, progress=progress)
+
+    def verify_entry(self, asset_id: str) -> bool:
+        """Whether one asset's row hash recomputes and links to its predecessor's hash."""
+        from provenance.ledger.chain import verify_entry
+
+        return verify_entry(self, asset_id)
+
+    # -- signing keys ----------------------------------------------------------------------
+
+    def record_signing_key(self, info: Mapping[str, Any]) -> bool:
+        """Remember a signing certificate (first use wins); True when it was new.
+
+        `info` has `fingerprint`, `subject`, `issuer` and optional `not_before`,
+        `not_after` (datetimes or ISO-8601 text) and `first_used_at` (default: now).
+        """
+        row = signing_key_row(info)
+        table = models.signing_keys
+        with self.errors("recording a signing key"), self._engine.connect() as conn:
+            try:
+                with conn.begin():
+                    exists = conn.execute(
+                        sa.select(table.c.fingerprint).where(
+                            table.c.fingerprint == row["fingerprint"]
+                        )
+                    ).first()
+                    if exists:
+                        return False
+                    conn.execute(table.insert(), [row])
+            except IntegrityError:
+                return False  # recorded concurrently by another writer
+        return True
+
+
+def read_head(conn: Connection) -> tuple[int, str]:
+    """The head row's (seq, head_hash) on an open connection."""
+    row = conn.execute(sa.select(models.ledger_head.c.seq, models.ledger_head.c.head_hash)).first()
+    if row is None:
+        raise LedgerError("the ledger_head row is missing; the ledger cannot be appended to")
+    return int(row.seq), str(row.head_hash)
+
+
+def _append_locked(conn: Connection, batch: list[LedgerRecord]) -> list[LedgerEntry]:
+    """Lock the head, chain the batch after it, insert every row, move the head."""
+    head = models.ledger_head
+    locked = conn.execute(
+        sa.select(head.c.seq, head.c.head_hash).where(head.c.id == 1).with_for_update()
+    ).first()
+    if locked is None:
+        raise LedgerError("the ledger_head row is missing; the ledger cannot be appended to")
+    seq, prev = int(locked.seq), str(locked.head_hash)
+    staged: list[EntryRows] = []
+    for record in batch:
+        seq += 1
+        rows = entry_rows(record, seq, prev)
+        staged.append(rows)
+        prev = rows.row["row_hash"]
+    _insert(conn, staged)
+    conn.execute(head.update().where(head.c.id == 1).values(seq=seq, head_hash=prev))
+    return [
+        LedgerEntry(r.kind, r.id, r.row["seq"], r.row["prev_hash"], r.row["row_hash"], rec)
+        for r, rec in zip(staged, batch, strict=True)
+    ]
+
+
+def _insert(conn: Connection, staged: list[EntryRows]) -> None:
+    """Parents first (child rows reference them), one executemany per table."""
+    by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in _read.TABLES}
+    for rows in staged:
+        by_table["assets" if rows.kind == "asset" else "refusals"].append(rows.row)
+        for table_name, children in rows.children.items():
+            by_table[table_name].extend(children)
+    for table_name, table_rows in by_table.items():
+        if table_rows:
+            conn.execute(_read.TABLES[table_name].insert(), table_rows)
+
+
+def _key(record: LedgerRecord) -> tuple[str, ...]:
+    if isinstance(record, AssetRecord):
+        return ("asset", record.request_id, str(record.image_index))
+    return ("refusal", record.request_id, record.stage)
+
+
+def _refuse_in_batch_duplicates(batch: list[LedgerRecord]) -> None:
+    seen_ids: set[str] = set()
+    seen_keys: set[tuple[str, ...]] = set()
+    for record in batch:
+        if record.id in seen_ids or _key(record) in seen_keys:
+            raise DuplicateRecordError(f"{_describe(record)} appears twice in one batch")
+        seen_ids.add(record.id)
+        seen_keys.add(_key(record))
+
+
+def _describe(record: LedgerRecord) -> str:
+    if isinstance(record, AssetRecord):
+        return (
+            f"asset {record.asset_id!r} (request {record.request_id!r}, image {record.image_index})"
+        )
+    return f"refusal {record.refusal_id!r} (request {record.request_id!r}, stage {record.stage})"
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The database's own message, first line only (no SQL, no parameters, no links)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__

@@ -1,0 +1,196 @@
+"""Writing an output file and its ledger row so that neither exists without the other.
+
+`AssetStore.commit` does, in order:
+
+1. write `out_dir/.<filename>.partial` (exclusive create, write, flush, fsync);
+2. append the ledger row in one transaction (its `path` is the final path);
+3. `os.replace` the partial file to its final name and fsync the directory.
+
+A failure in (1) or (2) removes the partial file and records nothing.  A crash between
+(2) and (3) leaves a partial file whose row exists: `recover(out_dir)` finishes the rename
+(when the file's SHA-256 is the recorded one) and deletes partial files that have no row
+(neither at that path nor with those bytes); anything else is kept and reported.
+Existing files are never overwritten.  File names are chosen by the caller from ids (never
+from prompt text) and may not contain path separators or `..`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provenance.errors import BadInputError, StoreError
+from provenance.ledger import AssetRecord, Ledger, LedgerEntry, canonical_path
+
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    """A committed output: its final path and its ledger entry."""
+
+    path: Path
+    entry: LedgerEntry
+
+
+@dataclass
+class RecoveryReport:
+    """What `AssetStore.recover` did with the partial files it found."""
+
+    restored: list[Path] = field(default_factory=list)  # renamed into place (row existed)
+    removed: list[Path] = field(default_factory=list)  # deleted (no row: never committed)
+    conflicts: list[Path] = field(default_factory=list)  # kept: bytes differ from the row
+
+    @property
+    def clean(self) -> bool:
+        """Whether nothing needs a person's attention."""
+        return not self.conflicts
+
+
+def check_filename(filename: str) -> str:
+    """Refuse names that could leave the output dir or hide among partial files."""
+    bad = (
+        not filename
+        or filename in (".", "..")
+        or ".." in filename
+        or "/" in filename
+        or "\\" in filename
+        or "\x00" in filename
+        or filename.startswith(".")
+        or (os.altsep is not None and os.altsep in filename)
+    )
+    if bad:
+        raise BadInputError(
+            f"output file name {filename!r} is not allowed (no path separators, '..', "
+            "NUL or leading '.')"
+        )
+    return filename
+
+
+def partial_path(final: Path) -> Path:
+    """Where the bytes of `final` are written before they are committed."""
+    return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _write_exclusive(path: Path, data: bytes) -> None:
+    """Create `path` (it must not exist), write all of `data`, flush and fsync."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        os.close(fd)
+
+
+class AssetStore:
+    """Commits output files together with their ledger rows, and recovers after crashes."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def commit(self, out_dir: Path, filename: str, data: bytes, record: AssetRecord) -> StoredAsset:
+        """Write `data` as `out_dir/filename` and record it; both happen or neither does.
+
+        `record.sha256` must be the SHA-256 of `data`; `record.path` is replaced by the
+        final path (absolute, as `canonical_path` writes it).
+        """
+        final = self._final_path(out_dir, filename)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record.sha256:
+            raise StoreError(f"{final}: record sha256 {record.sha256} is not that of the bytes")
+        record = dataclasses.replace(record, path=canonical_path(final))
+        partial = partial_path(final)
+        self._write_partial(partial, data)
+        entry = None
+        try:
+            entry = self.ledger.append_asset(record)
+        finally:
+            if entry is None:
+                _remove_quietly(partial)
+        self._publish(partial, final)
+        return StoredAsset(final, entry)
+
+    def _final_path(self, out_dir: Path, filename: str) -> Path:
+        check_filename(filename)
+        directory = Path(out_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{directory}: cannot create output dir ({exc.strerror})") from exc
+        final = Path(canonical_path(directory)) / filename
+        if final.exists():
+            raise StoreError(f"{final}: already exists; refusing to overwrite it")
+        return final
+
+    def _write_partial(self, partial: Path, data: bytes) -> None:
+        try:
+            _write_exclusive(partial, data)
+        except FileExistsError as exc:
+            raise StoreError(
+                f"{partial}: left over from an interrupted run; recover the output dir first"
+            ) from exc
+        except OSError as exc:
+            _remove_quietly(partial)
+            raise StoreError(f"{partial}: cannot write ({exc.strerror or exc})") from exc
+
+    def _publish(self, partial: Path, final: Path) -> None:
+        """Rename into place; a failure here leaves a partial that `recover` rolls forward."""
+        try:
+            if final.exists():
+                raise StoreError(f"{final}: appeared while committing; left {partial} in place")
+            os.replace(partial, final)
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"{final}: recorded in the ledger but not renamed into place "
+                f"({exc.strerror or exc}); run recovery on {final.parent}"
+            ) from exc
+
+    def recover(self, out_dir: Path) -> RecoveryReport:
+        """Finish or undo commits interrupted by a crash, for every partial file in `out_dir`."""
+        report = RecoveryReport()
+        directory = Path(canonical_path(out_dir))
+        if not directory.is_dir():
+            return report
+        for partial in sorted(directory.glob(f".*{PARTIAL_SUFFIX}")):
+            self._recover_one(partial, report)
+        if report.restored or report.removed:
+            _fsync_dir(directory)
+        return report
+
+    def _recover_one(self, partial: Path, report: RecoveryReport) -> None:
+        """Roll one partial file forward (its row exists), delete it (no row), or keep it."""
+        final = partial.with_name(partial.name[1 : -len(PARTIAL_SUFFIX)])
+        digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+        recorded = {
+            entry.record.sha256
+            for entry in self.ledger.find_by_path(final)
+            if isinstance(entry.record, AssetRecord)
+        }
+        if not recorded and not self.ledger.find_by_sha256(digest):
+            _remove_quietly(partial)
+            report.removed.append(partial)
+        elif digest not in recorded or final.exists():
+            report.conflicts.append(partial)
+        else:
+            os.replace(partial, final)
+            report.restored.append(final)

@@ -1,0 +1,5 @@
+"""Verification internals: reports, reading credentials with c2pa, certificate chains, views.
+
+The public entry point is `provenance.verify` (`Verifier`, `expand_paths`, ...); these
+modules are split out so each stays small.
+"""

@@ -1,0 +1,237 @@
+"""What verifying one file found: the credential state, who signed, what the claims say.
+
+Reports are plain frozen dataclasses (picklable, so worker processes can return them) with
+one JSON form (`to_dict`, the `--json` output) that scripts rely on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED
+
+
+class State(enum.Enum):
+    """The credential state of a file, from best to worst."""
+
+    TRUSTED = "trusted"  # c2pa validation state "Trusted": valid and chains to our anchors
+    VALID_UNTRUSTED = "valid_untrusted"  # signature valid, signer not trusted
+    INVALID = "invalid"  # credentials present but failing validation
+    NO_CREDENTIALS = "no_credentials"  # no C2PA manifest in the file
+    UNREADABLE = "unreadable"  # not a readable PNG/JPEG/WebP at all
+
+
+#: States that are a failed verification (exit 4) rather than an error (exit 1).
+FAILED_STATES = frozenset({State.VALID_UNTRUSTED, State.INVALID, State.NO_CREDENTIALS})
+
+
+@dataclass(frozen=True)
+class ValidationCode:
+    """One C2PA validation status entry (`assertion.dataHash.mismatch`, ...)."""
+
+    code: str
+    explanation: str = ""
+    url: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"code": self.code, "explanation": self.explanation, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The validation results of one manifest: failures decide, the rest informs."""
+
+    failure: tuple[ValidationCode, ...] = ()
+    success: tuple[ValidationCode, ...] = ()
+    informational: tuple[ValidationCode, ...] = ()
+
+    @property
+    def failure_codes(self) -> list[str]:
+        """Just the failure codes, for messages and tests."""
+        return [c.code for c in self.failure]
+
+    def as_dict(self) -> dict[str, list[dict[str, str]]]:
+        """JSON-ready form."""
+        return {
+            "failure": [c.as_dict() for c in self.failure],
+            "success": [c.as_dict() for c in self.success],
+            "informational": [c.as_dict() for c in self.informational],
+        }
+
+
+@dataclass(frozen=True)
+class LedgerMatch:
+    """What the ledger says about a file: recorded? same bytes? chain intact at its row?"""
+
+    found: bool
+    asset_id: str | None = None
+    hash_match: bool = False
+    chain_ok: bool = False
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Recorded, byte-identical and with an intact hash chain."""
+        return self.found and self.hash_match and self.chain_ok
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "found": self.found,
+            "asset_id": self.asset_id,
+            "hash_match": self.hash_match,
+            "chain_ok": self.chain_ok,
+            "ok": self.ok,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """The signing certificate as the manifest's signature presents it."""
+
+    subject: str
+    issuer: str
+    common_name: str = ""
+    serial: str = ""
+    not_before: str | None = None
+    not_after: str | None = None
+    algorithm: str | None = None
+    signed_at: str | None = None  # from a trusted timestamp, when there is one
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class IngredientReport:
+    """An ingredient of the active manifest and how its own credentials validated."""
+
+    title: str
+    relationship: str
+    format: str | None = None
+    sha256: str | None = None
+    manifest_label: str | None = None
+    validation: Validation = field(default_factory=Validation)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "title": self.title,
+            "relationship": self.relationship,
+            "format": self.format,
+            "sha256": self.sha256,
+            "manifest_label": self.manifest_label,
+            "validation": self.validation.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """Everything `verify` learnt about one file; `ok` only for trusted (and ledger-matching)."""
+
+    path: Path
+    state: State
+    reason: str
+    mime: str | None = None
+    sha256: str | None = None
+    validation_state: str | None = None
+    validation: Validation = field(default_factory=Validation)
+    manifest_label: str | None = None
+    title: str | None = None
+    signer: SignerInfo | None = None
+    claim_generator: str | None = None
+    actions: tuple[str, ...] = ()
+    digital_source_type: str | None = None
+    ai_generated: bool = False
+    generation: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    attributions: tuple[dict[str, Any], ...] = ()
+    training_mining: dict[str, Any] | None = None
+    ingredients: tuple[IngredientReport, ...] = ()
+    ledger: LedgerMatch | None = None
+    ledger_error: str | None = None
+    #: Filled only when details were asked for (`--tree`, `--certs`, `--detailed`).
+    certificate_chain: tuple[dict[str, Any], ...] = ()
+    manifest_store: dict[str, Any] | None = None
+    detailed: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Trusted credentials, and a ledger match when the ledger was checked."""
+        if self.state is not State.TRUSTED or self.ledger_error:
+            return False
+        return self.ledger is None or self.ledger.ok
+
+    @property
+    def failed_verification(self) -> bool:
+        """Credentials or ledger checked and found wanting (exit 4, not an error)."""
+        if self.state in FAILED_STATES:
+            return True
+        return self.state is State.TRUSTED and self.ledger is not None and not self.ledger.ok
+
+    @property
+    def generator(self) -> str | None:
+        """The generator named in `org.provenant.generation`."""
+        return (self.generation or {}).get("generator")
+
+    @property
+    def model(self) -> dict[str, Any] | None:
+        """The model card named in `org.provenant.generation`."""
+        return (self.generation or {}).get("model")
+
+    @property
+    def seed(self) -> int | None:
+        """The seed named in `org.provenant.generation`."""
+        return (self.generation or {}).get("seed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` form: one flat object per file, stable field names."""
+        out: dict[str, Any] = {
+            "path": str(self.path),
+            "state": self.state.value,
+            "ok": self.ok,
+            "reason": self.reason,
+            "format": self.mime,
+            "sha256": self.sha256,
+            "validation_state": self.validation_state,
+            "validation": self.validation.as_dict(),
+            "manifest_label": self.manifest_label,
+            "title": self.title,
+            "signer": self.signer.as_dict() if self.signer else None,
+            "claim_generator": self.claim_generator,
+            "actions": list(self.actions),
+            "digital_source_type": self.digital_source_type,
+            "ai_generated": self.ai_generated,
+            "generator": self.generator,
+            "model": self.model,
+            "seed": self.seed,
+            "generation": self.generation,
+            "policy": self.policy,
+            "attributions": list(self.attributions),
+            "training_mining": self.training_mining,
+            "ingredients": [i.as_dict() for i in self.ingredients],
+            "ledger": self.ledger.as_dict() if self.ledger else None,
+            "ledger_error": self.ledger_error,
+        }
+        if self.certificate_chain:
+            out["certificate_chain"] = list(self.certificate_chain)
+        if self.manifest_store is not None:
+            out["manifest_store"] = self.manifest_store
+        if self.detailed is not None:
+            out["detailed"] = self.detailed
+        return out
+
+
+def exit_code(reports: list[VerificationReport]) -> int:
+    """0 when every file is ok; 4 when any failed verification; 1 when only errors remain."""
+    if any(r.failed_verification for r in reports):
+        return EXIT_VERIFICATION_FAILED
+    if all(r.ok for r in reports):
+        return EXIT_OK
+    return EXIT_ERROR
