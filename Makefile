@@ -22,7 +22,7 @@ install: $(VENV)/.deps-installed
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 
 demo: install
-	$(VENV)/bin/provenant demo
+	PATH="$(abspath $(VENV))/bin:$$PATH" provenant demo
 
 lint: install
 	$(VENV)/bin/ruff check provenance generators policies migrations tests benchmarks
@@ -30,4 +30,4 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
