@@ -107,13 +107,23 @@ class AssetStore:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def commit(self, out_dir: Path, filename: str, data: bytes, record: AssetRecord) -> StoredAsset:
+    def commit(
+        self,
+        out_dir: Path,
+        filename: str,
+        data: bytes,
+        record: AssetRecord,
+        *,
+        overwrite: bool = False,
+    ) -> StoredAsset:
         """Write `data` as `out_dir/filename` and record it; both happen or neither does.
 
         `record.sha256` must be the SHA-256 of `data`; `record.path` is replaced by the
-        final path (absolute, as `canonical_path` writes it).
+        final path (absolute, as `canonical_path` writes it).  An existing file is never
+        replaced unless `overwrite` is given (`provenant sign --in-place`, which signs the
+        user's own file where it lies); the replacement is still one atomic rename.
         """
-        final = self._final_path(out_dir, filename)
+        final = self._final_path(out_dir, filename, overwrite)
         digest = hashlib.sha256(data).hexdigest()
         if digest != record.sha256:
             raise StoreError(f"{final}: record sha256 {record.sha256} is not that of the bytes")
@@ -126,10 +136,10 @@ class AssetStore:
         finally:
             if entry is None:
                 _remove_quietly(partial)
-        self._publish(partial, final)
+        self._publish(partial, final, overwrite)
         return StoredAsset(final, entry)
 
-    def _final_path(self, out_dir: Path, filename: str) -> Path:
+    def _final_path(self, out_dir: Path, filename: str, overwrite: bool = False) -> Path:
         check_filename(filename)
         directory = Path(out_dir)
         try:
@@ -137,7 +147,7 @@ class AssetStore:
         except OSError as exc:
             raise StoreError(f"{directory}: cannot create output dir ({exc.strerror})") from exc
         final = Path(canonical_path(directory)) / filename
-        if final.exists():
+        if final.exists() and not overwrite:
             raise StoreError(f"{final}: already exists; refusing to overwrite it")
         return final
 
@@ -152,10 +162,10 @@ class AssetStore:
             _remove_quietly(partial)
             raise StoreError(f"{partial}: cannot write ({exc.strerror or exc})") from exc
 
-    def _publish(self, partial: Path, final: Path) -> None:
+    def _publish(self, partial: Path, final: Path, overwrite: bool = False) -> None:
         """Rename into place; a failure here leaves a partial that `recover` rolls forward."""
         try:
-            if final.exists():
+            if final.exists() and not overwrite:
                 raise StoreError(f"{final}: appeared while committing; left {partial} in place")
             os.replace(partial, final)
             _fsync_dir(final.parent)

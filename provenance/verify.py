@@ -69,8 +69,14 @@ PARALLEL_MIN_FILES = 16
 
 
 def default_ledger_check(settings: Settings) -> LedgerCheck | None:
-    """The ledger cross-check `provenant verify` uses unless `--no-ledger` is given."""
-    return None
+    """The ledger cross-check `provenant verify` uses unless `--no-ledger` is given.
+
+    None when this machine has no studio ledger (no database configured or initialised):
+    then only the credentials are verified.
+    """
+    from provenance.verification.ledger_match import LedgerLookup, ledger_configured
+
+    return LedgerLookup(settings) if ledger_configured(settings) else None
 
 
 class Verifier:

@@ -92,10 +92,18 @@ def _create_refusals() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         *_chain_columns(),
         sa.PrimaryKeyConstraint("refusal_id", name="pk_refusals"),
-        sa.UniqueConstraint("request_id", "stage", name="uq_refusals_request_id"),
+        sa.UniqueConstraint("request_id", "stage", "image_index", name="uq_refusals_request_id"),
         sa.UniqueConstraint("seq", name="uq_refusals_seq"),
     )
     op.create_index("ix_refusals_created_at", "refusals", ["created_at"])
+    op.create_index(
+        "uq_refusals_whole_request",
+        "refusals",
+        ["request_id", "stage"],
+        unique=True,
+        sqlite_where=sa.text("image_index IS NULL"),
+        postgresql_where=sa.text("image_index IS NULL"),
+    )
 
 
 def _create_children() -> None:

@@ -21,6 +21,7 @@ from policies.known_works.registry import KnownWorksRegistry
 
 if TYPE_CHECKING:
     from policies.clip import ClipEncoder
+    from provenance.config import Settings
 
 #: Images decoded and embedded per batch (bounds memory; CLIP batches internally too).
 BATCH = 64
@@ -74,6 +75,25 @@ def rebuild(
     )
     index.save(root)
     return index
+
+
+def rebuild_for_settings(
+    settings: Settings,
+    registry: KnownWorksRegistry,
+    encoder: ClipEncoder | None,
+    progress: ProgressFn | None = None,
+) -> KnownWorksIndex:
+    """`rebuild` into the data dir's index folder, with the policy's configured scan limit."""
+    from policies.known_works.index import index_root
+    from policies.known_works.policy import KnownWorksOptions
+    from provenance.config import validate_options
+
+    options = validate_options(
+        KnownWorksOptions, settings.policies.options_for("known_works"), "policies.known_works"
+    )
+    return rebuild(
+        registry, index_root(settings.index_dir), encoder, options.exact_scan_max, progress
+    )
 
 
 def _embed_images(

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,17 +28,36 @@ stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 def error(message: str) -> None:
     """One line on stderr: `error: <message>`."""
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def warn(message: str) -> None:
     """One line on stderr: `warning: <message>`."""
-    stderr.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+    stderr.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def info(message: str) -> None:
     """Human-oriented text on stdout (markup allowed)."""
     stdout.print(message)
+
+
+class _StderrHandler(logging.Handler):
+    """Library log records (warnings and worse) as `warning: ...` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            error(message)
+        else:
+            warn(message)
+
+
+def install_log_handler(debug: bool = False) -> None:
+    """Route the library's logging to stderr in the CLI's format (once per process)."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        root.addHandler(_StderrHandler())
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def emit_json(obj: Any) -> None:

@@ -79,6 +79,7 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = CliState(home=home, config=config, debug=debug)
+    _output.install_log_handler(debug)
 
 
 def _register_commands() -> None:

@@ -69,14 +69,6 @@ def _clip(settings: Settings) -> ClipEncoder | None:
     return encoder
 
 
-def _exact_max(settings: Settings) -> int:
-    from policies.known_works.policy import KnownWorksOptions
-    from provenance.config import validate_options
-
-    options = settings.policies.options_for("known_works")
-    return validate_options(KnownWorksOptions, options, "policies.known_works").exact_scan_max
-
-
 def _reindex(
     settings: Settings,
     registry: KnownWorksRegistry,
@@ -84,12 +76,9 @@ def _reindex(
     show_progress: bool = True,
 ) -> KnownWorksIndex:
     from policies.known_works import reindex
-    from policies.known_works.index import index_root
 
     with _output.progress("indexing known works", None, enabled=show_progress) as bar:
-        return reindex.rebuild(
-            registry, index_root(settings.index_dir), encoder, _exact_max(settings), bar.advance
-        )
+        return reindex.rebuild_for_settings(settings, registry, encoder, bar.advance)
 
 
 @works_app.command("add")

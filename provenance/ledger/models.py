@@ -67,8 +67,18 @@ class RefusalRow(Base):
 
     __tablename__ = "refusals"
     __table_args__ = (
-        sa.UniqueConstraint("request_id", "stage", name="uq_refusals_request_id"),
+        # One refusal per image of a request and stage; for refusals of the whole request
+        # (no image) one per stage, through a partial index since NULLs never collide.
+        sa.UniqueConstraint("request_id", "stage", "image_index", name="uq_refusals_request_id"),
         sa.UniqueConstraint("seq", name="uq_refusals_seq"),
+        sa.Index(
+            "uq_refusals_whole_request",
+            "request_id",
+            "stage",
+            unique=True,
+            sqlite_where=sa.text("image_index IS NULL"),
+            postgresql_where=sa.text("image_index IS NULL"),
+        ),
     )
 
     refusal_id: Mapped[str] = mapped_column(ID, primary_key=True)

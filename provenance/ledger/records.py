@@ -317,7 +317,8 @@ class RequestState:
     done_indices: frozenset[int]
     refused: bool
     refusal_stage: str | None = None
+    refused_indices: frozenset[int] = frozenset()
 
     def is_done(self, index: int) -> bool:
-        """Whether image `index` of this request is already recorded."""
-        return index in self.done_indices
+        """Whether image `index` of this request is already recorded or was refused."""
+        return index in self.done_indices or index in self.refused_indices

@@ -250,16 +250,21 @@ class Ledger:
         return self._first("refusal", models.refusals.c.request_id == request_id)
 
     def request_state(self, request_id: str) -> RequestState:
-        """Which images of a request are recorded and whether it was refused (for resuming)."""
+        """Which images of a request are recorded or refused, and whether the whole request
+        was refused (for resuming a batch without redoing or duplicating anything)."""
         a, r = models.assets, models.refusals
         with self.read_snapshot() as conn:
             done = conn.execute(sa.select(a.c.image_index).where(a.c.request_id == request_id))
             indices = frozenset(int(i) for i in done.scalars())
-            stages = conn.execute(
-                sa.select(r.c.stage).where(r.c.request_id == request_id).order_by(r.c.seq)
-            ).scalars()
-            stage = next(iter(stages), None)
-        return RequestState(request_id, indices, stage is not None, stage)
+            refusals = conn.execute(
+                sa.select(r.c.stage, r.c.image_index)
+                .where(r.c.request_id == request_id)
+                .order_by(r.c.seq)
+            ).all()
+        whole = [stage for stage, index in refusals if index is None]
+        refused_images = frozenset(int(index) for _, index in refusals if index is not None)
+        stage = whole[0] if whole else None
+        return RequestState(request_id, indices, stage is not None, stage, refused_images)
 
     def iter_entries(self, *, page_size: int = _read.PAGE_SIZE) -> Iterator[LedgerEntry]:
         """Every entry in seq order, streamed a page at a time (bounded memory)."""

@@ -84,7 +84,12 @@ def test_duplicate_refusal_is_refused(ledger: Ledger) -> None:
     with pytest.raises(DuplicateRecordError):
         ledger.append_refusal(sample_refusal(1, refusal_id="ref-other"))
     ledger.append_refusal(sample_refusal(1, refusal_id="ref-img", stage="image", image_index=0))
-    assert ledger.head()[0] == 2
+    ledger.append_refusal(sample_refusal(1, refusal_id="ref-img1", stage="image", image_index=1))
+    with pytest.raises(DuplicateRecordError):
+        ledger.append_refusal(
+            sample_refusal(1, refusal_id="ref-img2", stage="image", image_index=1)
+        )
+    assert ledger.head()[0] == 3
 
 
 def test_verifying_while_writers_append_sees_a_consistent_snapshot(ledger: Ledger) -> None:

@@ -113,8 +113,12 @@ def test_request_state_for_resuming(shared_mixed_ledger: Ledger) -> None:
     state = shared_mixed_ledger.request_state("req-000003")
     assert state.done_indices == frozenset({0, 1}) and not state.refused
     assert state.is_done(1) and not state.is_done(2)
-    refused = shared_mixed_ledger.request_state("reqx-000002")
-    assert refused.refused and refused.refusal_stage == "image"
+    image_refused = shared_mixed_ledger.request_state("reqx-000002")
+    assert not image_refused.refused  # only image 0 was refused, not the whole request
+    assert image_refused.refused_indices == frozenset({0})
+    assert image_refused.is_done(0) and not image_refused.is_done(1)
+    whole = shared_mixed_ledger.request_state("reqx-000001")
+    assert whole.refused and whole.refusal_stage == "prompt"
     unknown = shared_mixed_ledger.request_state("never-seen")
     assert unknown.done_indices == frozenset() and not unknown.refused
 

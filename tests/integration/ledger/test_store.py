@@ -90,7 +90,7 @@ def test_duplicate_row_leaves_no_file(store: AssetStore, out: Path) -> None:
 def test_crash_after_commit_is_rolled_forward(
     store: AssetStore, out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(self: AssetStore, partial: Path, final: Path) -> None:
+    def crash(self: AssetStore, partial: Path, final: Path, overwrite: bool = False) -> None:
         raise KeyboardInterrupt  # the process dies between the ledger commit and the rename
 
     monkeypatch.setattr(AssetStore, "_publish", crash)

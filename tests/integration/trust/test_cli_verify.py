@@ -45,7 +45,8 @@ def signed_files(studio: Path, tmp_path: Path, th) -> dict[str, Path]:
 
 
 def _verify(studio: Path, *args: Any):
-    return runner.invoke(app, ["--home", str(studio), "verify", *map(str, args)])
+    """`verify` of files signed outside the pipeline: credentials only, no ledger check."""
+    return runner.invoke(app, ["--home", str(studio), "verify", "--no-ledger", *map(str, args)])
 
 
 def test_all_trusted_exits_0(studio, signed_files) -> None:
@@ -173,14 +174,16 @@ def _script(home: Path, *args: Any) -> subprocess.CompletedProcess[str]:
 
 
 def test_console_script_exit_codes_and_one_line_errors(studio, signed_files, tmp_path) -> None:
-    ok = _script(studio, "verify", *signed_files.values())
+    ok = _script(studio, "verify", "--no-ledger", *signed_files.values())
     assert ok.returncode == EXIT_OK, ok.stderr
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    failed = _script(studio, "verify", bad, "--trust-anchors", tmp_path / "missing.pem")
+    failed = _script(
+        studio, "verify", "--no-ledger", bad, "--trust-anchors", tmp_path / "missing.pem"
+    )
     assert failed.returncode == EXIT_ERROR
     assert failed.stderr.strip().count("\n") == 0 and failed.stderr.startswith("error: ")
-    mixed = _script(studio, "verify", "--json", signed_files["png"], bad)
+    mixed = _script(studio, "verify", "--no-ledger", "--json", signed_files["png"], bad)
     assert mixed.returncode == EXIT_ERROR
     assert [json.loads(x)["state"] for x in mixed.stdout.splitlines()] == ["trusted", "unreadable"]
 

@@ -1,0 +1,168 @@
+"""`provenant generate`: one request from options, or a resumable `--batch FILE.jsonl`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from provenance.cli import _output
+from provenance.cli._state import state
+from provenance.errors import EXIT_BLOCKED, BadInputError
+
+if TYPE_CHECKING:
+    from provenance.batch import BatchSummary, RequestOutcome
+    from provenance.verdict import Verdict
+
+
+def register(app: typer.Typer) -> None:
+    """Add `generate` to the app."""
+    app.command("generate")(generate)
+
+
+def generate(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Prompt text.")] = None,
+    generator: Annotated[
+        str | None, typer.Option("--generator", "-g", help="Generator plugin name.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model directory, file or preset.")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", "--num-images", help="Images to generate.")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Seed of the first image.")] = None,
+    negative_prompt: Annotated[str | None, typer.Option("--negative-prompt")] = None,
+    style: Annotated[Path | None, typer.Option(help="Style image (an inputTo ingredient).")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Init / content image (the parentOf ingredient).")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Generator parameter KEY=VALUE (repeatable), e.g. steps=25."),
+    ] = None,
+    request_id: Annotated[str | None, typer.Option("--id", help="Request id.")] = None,
+    requester: Annotated[str | None, typer.Option(help="Who asks (recorded).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project id (recorded).")] = None,
+    license_id: Annotated[
+        str | None, typer.Option("--license", help="Licence/agreement id the request holds.")
+    ] = None,
+    use: Annotated[
+        str | None, typer.Option(help="Declared use: commercial, internal or research.")
+    ] = None,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help="JSONL file, one request (with an id) a line.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Screen, generate, screen, sign and record images (exit 3 when a policy refuses)."""
+    from provenance.requests import read_batch, request_from_fields
+    from provenance.studio import Studio
+
+    settings = state(ctx).settings
+    default_generator = settings.generators.default
+    with Studio(settings) as studio:
+        if batch is not None:
+            if prompt is not None or init is not None or style is not None:
+                raise BadInputError("--batch takes its requests from the file; drop --prompt etc.")
+            lines = read_batch(batch, generator or default_generator)
+            summary = _run_batch(studio, lines, out, as_json)
+            raise typer.Exit(summary.exit_code)
+        fields = {
+            "id": request_id,
+            "prompt": prompt or "",
+            "generator": generator,
+            "model": model,
+            "n": n,
+            "seed": seed,
+            "negative_prompt": negative_prompt,
+            "init": str(init) if init else None,
+            "style": str(style) if style else None,
+            "params": parse_params(param or []),
+            "requester": requester,
+            "project": project,
+            "license": license_id,
+            "use": use,
+        }
+        request = request_from_fields(
+            {k: v for k, v in fields.items() if v is not None}, Path.cwd(), default_generator
+        )
+        outcome = _run_single(studio, request, out)
+    print_outcome(outcome, as_json)
+    # Not failed (that exited above): either a result, or refused before generating.
+    raise typer.Exit(outcome.result.exit_code if outcome.result else EXIT_BLOCKED)
+
+
+def _run_single(studio: Any, request: Any, out: Path) -> RequestOutcome:
+    from provenance.batch import run_request
+
+    outcome = run_request(studio, request, out)
+    if outcome.outcome == "failed":
+        # A single request's error is the command's error: one line on stderr, exit 1.
+        _output.error(outcome.error or "failed")
+        raise typer.Exit(1)
+    return outcome
+
+
+def _run_batch(studio: Any, lines: Any, out: Path, as_json: bool) -> BatchSummary:
+    from provenance.batch import run_batch
+
+    parsed = list(lines)
+    with _output.progress("generating", total=len(parsed), enabled=not as_json) as bar:
+
+        def report(outcome: RequestOutcome) -> None:
+            print_outcome(outcome, as_json)
+            bar.advance(1, description=f"generating ({outcome.request_id})")
+
+        summary = run_batch(studio, parsed, out, on_outcome=report)
+    if as_json:
+        _output.emit_json(summary.as_dict())
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in summary.counts.items() if v)
+        images = summary.images
+        _output.info(f"{len(parsed)} requests: {counts or 'none'}; {images} images in {out}")
+    return summary
+
+
+def print_outcome(outcome: RequestOutcome, as_json: bool) -> None:
+    if as_json:
+        _output.emit_json(outcome.as_dict())
+        return
+    rid = outcome.request_id or f"line {outcome.line_no}"
+    if outcome.outcome == "failed":
+        _output.error(f"{rid}: {outcome.error}")
+    elif outcome.outcome == "blocked":
+        _output.info(f"[red]blocked[/] {rid}: {_refusing_reasons(outcome.verdict)}")
+    elif outcome.result is not None:
+        result = outcome.result
+        if result.status == "skipped":
+            _output.info(f"[dim]skipped[/] {rid}: {result.note}")
+        for image in result.images:
+            where = f"{rid} #{image.index}"
+            _output.info(f"[green]signed[/] {where} -> {image.path} ({image.asset_id})")
+        for refusal in result.refusals:
+            reasons = _refusing_reasons(refusal.verdict)
+            _output.info(f"[red]refused[/] {rid} #{refusal.index}: {reasons}")
+
+
+def _refusing_reasons(verdict: Verdict | None) -> str:
+    """The reasons that refused, as one line."""
+    reasons = verdict.reasons if verdict is not None else ()
+    return "; ".join(r.summary() for r in reasons if r.action.refuses)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`["steps=25", "scheduler=euler"]` -> {"steps": 25, "scheduler": "euler"} (TOML values)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInputError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        params[key.strip()] = value
+    return params

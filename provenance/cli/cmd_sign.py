@@ -1,0 +1,81 @@
+"""`provenant sign`: sign and record images made elsewhere (imports from other tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provenance.cli import _output
+from provenance.cli._state import state
+from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, PolicyBlocked, ProvenantError
+
+
+def register(app: typer.Typer) -> None:
+    """Add `sign` to the app."""
+    app.command("sign")(sign)
+
+
+def sign(
+    ctx: typer.Context,
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, WebP).")],
+    generator: Annotated[str, typer.Option("--generator", help="Tool that made the images.")],
+    model: Annotated[str, typer.Option("--model", help="Model that made the images.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for the signed copies.")
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Sign the original files themselves.")
+    ] = False,
+    prompt: Annotated[str | None, typer.Option(help="Prompt the images were made from.")] = None,
+    model_license: Annotated[
+        str, typer.Option("--model-license", help="Licence of the model, if known.")
+    ] = "unknown",
+    requester: Annotated[str | None, typer.Option(help="Who asks (recorded).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project id (recorded).")] = None,
+    license_id: Annotated[str | None, typer.Option("--license", help="Licence id held.")] = None,
+    use: Annotated[str | None, typer.Option(help="Declared use.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+) -> None:
+    """Screen, sign (C2PA) and record images generated elsewhere; originals stay untouched."""
+    from provenance.importer import ImportSpec, sign_external
+    from provenance.studio import Studio
+
+    if out is not None and in_place:
+        raise typer.BadParameter("give either --out or --in-place, not both")
+    if out is None and not in_place:
+        raise typer.BadParameter("give --out DIR for signed copies (or --in-place)")
+    spec = ImportSpec(generator, model, prompt, model_license, requester, project, license_id, use)
+    codes = []
+    with (
+        Studio(state(ctx).settings) as studio,
+        _output.progress("signing", len(images), enabled=not as_json) as bar,
+    ):
+        for source in images:
+            # Each file's failure is reported and the batch goes on (a bad file never stops it).
+            try:
+                result = sign_external(studio, source, spec, out, in_place=in_place)
+            except PolicyBlocked as exc:
+                codes.append(EXIT_BLOCKED)
+                _report_problem(source, "blocked", exc.diagnostics(), as_json)
+            except ProvenantError as exc:
+                codes.append(EXIT_ERROR)
+                _report_problem(source, "failed", exc.diagnostics(), as_json)
+            else:
+                codes.append(EXIT_OK)
+                if as_json:
+                    _output.emit_json({"status": "signed", **result.as_dict()})
+                else:
+                    _output.info(f"[green]signed[/] {source} -> {result.path} ({result.asset_id})")
+            bar.advance(1)
+    raise typer.Exit(EXIT_ERROR if EXIT_ERROR in codes else max(codes, default=EXIT_OK))
+
+
+def _report_problem(source: Path, status: str, message: str, as_json: bool) -> None:
+    if as_json:
+        _output.emit_json({"source": str(source), "status": status, "error": message})
+    elif status == "failed":
+        _output.error(message if str(source) in message else f"{source}: {message}")
+    else:
+        _output.info(f"[red]blocked[/] {source}: {message}")

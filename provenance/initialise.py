@@ -1,0 +1,110 @@
+"""Creating a studio's data dir: config, development CA, prompt salt, migrated ledger.
+
+Safe to re-run: an existing config is never rewritten and existing keys are kept unless
+`force` is given (a new root would leave everything signed so far verifiable only against
+the old one).  `provenant init` and `provenant demo` both call `initialise`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from provenance.config import Settings
+from provenance.errors import ConfigError
+from provenance.trust import DEFAULT_ORGANISATION
+
+CONFIG_TEMPLATE = """\
+# Provenant settings, written by `provenant init`.  Relative paths are relative to this file.
+# PROVENANT_<SECTION>__<KEY> environment variables override any value here.
+
+[signing]
+# The certificate below comes from the DEVELOPMENT ONLY CA that `init` created.  For
+# production, point these at a chain and key from a CA your verifiers trust, or set
+# signer = "<plugin>" for a KMS/HSM signer plugin.
+signer = "local"
+certificate_chain = {chain}
+private_key = {key}
+passphrase_env = "PROVENANT_KEY_PASSPHRASE"
+
+[trust]
+# Roots whose credentials `provenant verify` trusts (add more with --trust-anchors).
+anchors = [{root}]
+fetch_remote_manifests = false
+ocsp_fetch = false
+
+[manifest]
+prompt = "full"  # or "salted_hash": HMAC-SHA256 with keys/prompt-salt instead of the text
+thumbnail = false
+"""
+
+
+def initialise(
+    settings: Settings,
+    config_path: Path,
+    organisation: str = DEFAULT_ORGANISATION,
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Create or complete the data dir; returns what was done (the `init --json` object)."""
+    from provenance.db import redact
+    from provenance.keys import DevCredentials, create_dev_ca, ensure_prompt_salt
+    from provenance.migrate import upgrade
+
+    home = settings.home
+    _make_dir(home)
+    creds = DevCredentials.at(settings.keys_dir)
+    config_written = _write_config(config_path, creds)
+    kept_keys = bool(creds.existing()) and not force
+    if not kept_keys:
+        create_dev_ca(settings.keys_dir, organisation, force=force)
+    ensure_prompt_salt(settings.keys_dir)
+    settings = Settings.load(home=home, config_file=config_path)
+    upgrade(settings.database_url)
+    anchors = {p.resolve() for p in settings.trust.anchors}
+    return {
+        "home": str(home),
+        "config_file": str(config_path),
+        "config_written": config_written,
+        "keys_created": not kept_keys,
+        "keys": creds.as_dict(),
+        "database_url": redact(settings.database_url),
+        "migrated": True,
+        "development_only": True,
+        "dev_root_trusted": creds.root_cert.resolve() in anchors,
+    }
+
+
+def _make_dir(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{home}: cannot create data dir ({exc.strerror})") from exc
+
+
+def _toml_path(path: Path, base: Path) -> str:
+    """A TOML string for `path`, relative to the config file's folder."""
+    return json.dumps(os.path.relpath(path, base))  # JSON strings are valid TOML strings
+
+
+def _write_config(config_path: Path, creds: Any) -> bool:
+    """Write the config unless one exists; True when written."""
+    if config_path.exists():
+        return False
+    base = config_path.parent
+    text = CONFIG_TEMPLATE.format(
+        chain=_toml_path(creds.signing_chain, base),
+        key=_toml_path(creds.signing_key, base),
+        root=_toml_path(creds.root_cert, base),
+    )
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        with config_path.open("x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot write config ({exc.strerror})") from exc
+    return True
