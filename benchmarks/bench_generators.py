@@ -134,8 +134,12 @@ def _request(generator: str, **fields: Any) -> Any:
     )
 
 
-def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
-    """SD 1.5 architecture, random weights, through `DiffusionGenerator.use_pipeline`."""
+def sd15_generator(device_name: str, home: Path) -> tuple[Any, Any, float]:
+    """A `DiffusionGenerator` serving the SD 1.5 architecture with random weights.
+
+    Returns (generator, pipeline, seconds it took to build); shared with bench_pipeline.py so
+    both measure the same model.
+    """
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -145,15 +149,13 @@ def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from generators._torch import dtype_name, select_device, select_dtype
+    from generators._torch import select_device, select_dtype
     from generators.diffusion import DiffusionGenerator
     from generators.tiny import byte_level_vocab
     from provenance.types import ModelInfo
 
     device = select_device(device_name)
     dtype = select_dtype("auto", device)
-    on_gpu = device.type == "cuda"
-    size, steps, images = (512, 25, 4) if on_gpu else (256, 4, 2)
     torch.manual_seed(0)
     started = time.perf_counter()
     pipe = StableDiffusionPipeline(
@@ -177,6 +179,18 @@ def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
         weights_sha256="",
     )
     generator.use_pipeline(pipe, device, card)
+    return generator, pipe, build_s
+
+
+def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
+    """SD 1.5 architecture, random weights, through `DiffusionGenerator.use_pipeline`."""
+    from generators._torch import dtype_name
+
+    generator, pipe, build_s = sd15_generator(device_name, home)
+    device = generator.device
+    dtype = pipe.unet.dtype
+    on_gpu = device.type == "cuda"
+    size, steps, images = (512, 25, 4) if on_gpu else (256, 4, 2)
     meter = Meter(device)
     params = {"steps": steps, "width": size, "height": size}
     meter.time(

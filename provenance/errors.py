@@ -39,6 +39,12 @@ class BadInputError(ProvenantError):
     """A file, image, prompt or argument given by the user cannot be used."""
 
 
+class UsageError(BadInputError):
+    """A command-line option has a value the command cannot use (exit 2, one line)."""
+
+    exit_code = EXIT_USAGE
+
+
 class UnknownPluginError(ConfigError):
     """A plugin name was asked for that no installed package registers."""
 

@@ -85,7 +85,9 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Best-effort cleanup: the error that led here is the one to report, and a partial
+    file that cannot be removed now has no row, so `recover` deletes it later."""
+    with contextlib.suppress(OSError):
         path.unlink()
 
 
@@ -147,7 +149,11 @@ class AssetStore:
         except OSError as exc:
             raise StoreError(f"{directory}: cannot create output dir ({exc.strerror})") from exc
         final = Path(canonical_path(directory)) / filename
-        if final.exists() and not overwrite:
+        try:
+            taken = final.exists()
+        except OSError as exc:  # e.g. a directory without search permission
+            raise StoreError(f"{directory}: cannot use output dir ({exc.strerror})") from exc
+        if taken and not overwrite:
             raise StoreError(f"{final}: already exists; refusing to overwrite it")
         return final
 
@@ -197,7 +203,7 @@ class AssetStore:
             if isinstance(entry.record, AssetRecord)
         }
         if not recorded and not self.ledger.find_by_sha256(digest):
-            _remove_quietly(partial)
+            partial.unlink(missing_ok=True)
             report.removed.append(partial)
         elif digest not in recorded or final.exists():
             report.conflicts.append(partial)

@@ -139,6 +139,15 @@ class Studio:
             self._generators[key] = cls(request.model, options, self.settings)
         return self._generators[key]
 
+    def use_generator(self, name: str, model: str | None, generator: Generator) -> None:
+        """Serve requests for (`name`, `model`) with an already-loaded generator.
+
+        For applications that build a model in memory (and benchmarks that compare the
+        pipeline with the bare generator on the very same object); every request still goes
+        through screening, signing and the ledger.
+        """
+        self._generators[(name, model)] = generator
+
     def close(self) -> None:
         """Release the signer and database connections."""
         if self._signer is not None:
@@ -177,13 +186,15 @@ class Studio:
         out = Path(out_dir)
         timings: dict[str, float] = {}
         request = self.prepare(request)
+        # Before the skip checks: a request whose rows all exist may still have a file that
+        # an interruption left unrenamed, and only recovery puts it in place.
+        self.recover(out)
         state = self.ledger.request_state(request.request_id)
         if state.refused:
             return _skipped(request, f"refused earlier at the {state.refusal_stage} stage")
         pending = [i for i in range(request.num_images) if not state.is_done(i)]
         if not pending:
             return _skipped(request, "already done")
-        self.recover(out)
         generator = self.generator_for(request)
         request = request.with_model_card(generator.model_info())
         with _timed(timings, "screen_prompt"):

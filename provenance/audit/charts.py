@@ -18,6 +18,7 @@ MAX_BUCKETS = 62
 _WIDTH, _HEIGHT = 760, 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 12, 44
 _X_LABELS = 10
+_MAX_BAR = 56
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ def stacked_bars(labels: Sequence[str], series: Sequence[Series], *, title: str)
         f"<title>{escape(title)}</title>",
     ]
     parts += _y_axis(top, step, plot_w, plot_h)
+    width = min(max(band * 0.8, 1), _MAX_BAR)
     for i, label in enumerate(labels):
-        x = _LEFT + i * band + band * 0.1
+        x = _LEFT + (i + 0.5) * band - width / 2
         base = 0
         for layer in series:
             value = layer.values[i]
@@ -105,7 +107,7 @@ def stacked_bars(labels: Sequence[str], series: Sequence[Series], *, title: str)
             y = _TOP + plot_h * (1 - (base + value) / top)
             h = plot_h * value / top
             parts.append(
-                f'<rect x="{x:.2f}" y="{y:.2f}" width="{max(band * 0.8, 1):.2f}" '
+                f'<rect x="{x:.2f}" y="{y:.2f}" width="{width:.2f}" '
                 f'height="{h:.2f}" fill="{escape(layer.colour)}">'
                 f"<title>{escape(label)} · {escape(layer.name)}: {value}</title></rect>"
             )

@@ -97,13 +97,29 @@ def write_entries(
     return count
 
 
+def check_writable(path: Path) -> None:
+    """Fail early, with one line, when `path` cannot be written as a new or replaced file.
+
+    Called before long work (a report verifies the whole chain first), so a typo in the
+    output path costs nothing.  Creating the file can still fail later (a full disk): that
+    too is a `BadInputError` from `replaced_atomically`.
+    """
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise BadInputError(f"{path}: cannot write here, {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInputError(f"{path}: cannot write here, {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise BadInputError(f"{path}: cannot replace this file, it is read-only")
+
+
 @contextmanager
 def replaced_atomically(path: Path) -> Iterator[TextIO]:
     """A text file that replaces `path` only once the block finishes without error."""
-    if path.is_dir():
-        raise BadInputError(f"{path}: is a directory; give a file name for --out")
-    if not path.parent.is_dir():
-        raise BadInputError(f"{path}: directory {path.parent} does not exist")
+    check_writable(path)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

@@ -59,7 +59,9 @@ class AuditFilter:
 
     def __post_init__(self) -> None:
         if self.verdict is not None and self.verdict not in SEVERITY:
-            raise BadInputError(f"unknown verdict {self.verdict!r}; choose one of {VERDICTS}")
+            raise BadInputError(
+                f"unknown verdict {self.verdict!r}; choose one of {', '.join(VERDICTS)}"
+            )
         if self.kind is not None and self.kind not in KINDS:
             raise BadInputError(f"unknown entry kind {self.kind!r}; choose asset or refusal")
         if self.since and self.until and self.since >= self.until:

@@ -129,7 +129,8 @@ def reconcile(
     """Compare DIR with the ledger (files are hashed by `workers` threads)."""
     root = Path(canonical_path(directory))
     if not root.is_dir():
-        raise BadInputError(f"{directory}: not a directory")
+        what = "not a directory" if root.exists() else "no such directory"
+        raise BadInputError(f"{directory}: {what}")
     disk = _scan(root, recursive)
     report = ReconcileReport(str(root), recursive, files=len(disk.images))
     with ledger.read_snapshot("reading recorded outputs") as conn:
@@ -146,9 +147,14 @@ def reconcile(
 
 
 def _scan(root: Path, recursive: bool) -> _DiskScan:
+    """Image files and partial writes under `root`, sorted by path.
+
+    A directory that cannot be listed fails the whole scan: skipping it would report its
+    recorded files as reconciled without looking at them.
+    """
     images: list[str] = []
     partials: list[str] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    for folder, dirs, files in os.walk(root, onerror=_unreadable, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in files:
             path = os.path.join(folder, name)
@@ -157,6 +163,10 @@ def _scan(root: Path, recursive: bool) -> _DiskScan:
             elif not name.startswith(".") and _looks_like_image(Path(path)):
                 images.append(path)
     return _DiskScan(sorted(images), sorted(partials))
+
+
+def _unreadable(exc: OSError) -> None:
+    raise BadInputError(f"{exc.filename}: cannot read directory ({exc.strerror or exc})") from exc
 
 
 def _looks_like_image(path: Path) -> bool:

@@ -46,6 +46,7 @@ VERDICT_COLOURS = {
     "needs_license": "#8250df",
     "block": "#cf222e",
 }
+OTHER_COLOUR = "#8c959f"
 PROMPT_CHARS = 300
 NO_GENERATOR = "(none)"
 _NONE = '<span class="muted">none</span>'
@@ -143,10 +144,11 @@ def _summary(data: ReportData) -> str:
         )
     )
     by_verdict = data.by_verdict()
+    order = [*VERDICTS, *sorted(set(by_verdict) - set(VERDICTS))]
     rows = (
-        f'<tr data-verdict="{v}"><td>{_verdict(v)}</td>'
+        f'<tr data-verdict="{esc(v)}"><td>{_verdict(v)}</td>'
         f"{_num('assets', c['asset'])}{_num('refusals', c['refusal'])}</tr>"
-        for v in VERDICTS
+        for v in order
         if (c := by_verdict.get(v)) is not None
     )
     table = _table(("Verdict", "#Signed outputs", "#Refusals"), rows, "No entries.")
@@ -156,13 +158,20 @@ def _summary(data: ReportData) -> str:
 def _layers(
     data: ReportData, axis: TimeAxis, kinds: tuple[str, ...], key: str, colours: dict[str, str]
 ) -> list[Series]:
+    """One series per name in `colours` (in that order), then any other name seen, in grey
+    (a refusal action outside `VERDICTS`, from a hand-edited row, must not break the page)."""
     index = {label: i for i, label in enumerate(axis.labels)}
     values: dict[str, list[int]] = {name: [0] * len(axis.labels) for name in colours}
     for day in data.days:
         if day.kind in kinds:
             name = getattr(day, key) or NO_GENERATOR
-            values[name][index[axis.bucket_of(day.day)]] += day.count
-    return [Series(name, colours[name], values[name]) for name in colours if any(values[name])]
+            counts = values.setdefault(name, [0] * len(axis.labels))
+            counts[index[axis.bucket_of(day.day)]] += day.count
+    return [
+        Series(name, colours.get(name, OTHER_COLOUR), counts)
+        for name, counts in values.items()
+        if any(counts)
+    ]
 
 
 def _charts(data: ReportData) -> str:

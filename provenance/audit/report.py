@@ -124,10 +124,11 @@ def write_report(
 
     Returns the numbers the page shows, so callers can print a summary.
     """
-    from provenance.audit.export import replaced_atomically
+    from provenance.audit.export import check_writable, replaced_atomically
     from provenance.audit.render import render_html
     from provenance.audit.thumbnails import make_thumbnails
 
+    check_writable(out)
     audit = audit or AuditFilter()
     with progress("verifying ledger chain", ledger.head()[0]) as bar:
         data = gather(ledger, audit, row_limit=row_limit, progress=bar.advance)

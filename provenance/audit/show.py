@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from provenance.ledger import Ledger
 
 _HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 1 << 20
 
 
@@ -82,6 +83,8 @@ class Lookup:
 
 def lookup(ledger: Ledger, key: str) -> Lookup:
     """Find every entry `key` names; `BadInputError` when none does."""
+    if not key or _CONTROL.search(key):
+        raise BadInputError(f"{key!r}: not an asset id, refusal id, SHA-256 or path")
     found: dict[str, tuple[LedgerEntry, list[str]]] = {}
 
     def add(entries: list[LedgerEntry], how: str) -> None:
@@ -115,8 +118,15 @@ def _not_found(key: str, file: FileState | None) -> str:
 
 
 def _file_state(path: Path) -> FileState:
-    """Whether the file exists and its SHA-256 (read in chunks: any size, bounded memory)."""
-    if not path.is_file():
+    """Whether the file exists and its SHA-256 (read in chunks: any size, bounded memory).
+
+    A key that cannot name a file at all (too long, say) is simply not a file.
+    """
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
         return FileState(str(path), exists=False)
     return FileState(str(path), exists=True, sha256=file_sha256(path))
 

@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
 def sign(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, WebP).")],
-    generator: Annotated[str, typer.Option("--generator", help="Tool that made the images.")],
-    model: Annotated[str, typer.Option("--model", help="Model that made the images.")],
+    generator: Annotated[str, typer.Option("--generator", "-g", help="Tool that made the images.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model that made the images.")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for the signed copies.")
     ] = None,

@@ -299,7 +299,7 @@ def _report_from_store(
         ai_generated=is_ai_source_type(source),
         generation=_dict_or_none(assertions.get(GENERATION_LABEL)),
         policy=_dict_or_none(assertions.get(POLICY_LABEL)),
-        attributions=tuple((assertions.get(ATTRIBUTION_LABEL) or {}).get("works") or ()),
+        attributions=_credited_works(assertions.get(ATTRIBUTION_LABEL)),
         training_mining=_dict_or_none(assertions.get(TRAINING_MINING_LABEL)),
         ingredients=ingredients,
     )
@@ -308,6 +308,13 @@ def _report_from_store(
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
+
+
+def _credited_works(value: Any) -> tuple[dict[str, Any], ...]:
+    """The works an attribution assertion credits; any other shape (a signer may write
+    anything under our labels) credits nothing rather than breaking the report."""
+    works = value.get("works") if isinstance(value, dict) else None
+    return tuple(w for w in works if isinstance(w, dict)) if isinstance(works, list) else ()
 
 
 def _state(validation_state: str | None, validation: Validation) -> State:

@@ -177,18 +177,21 @@ class VerificationReport:
 
     @property
     def generator(self) -> str | None:
-        """The generator named in `org.provenant.generation`."""
-        return (self.generation or {}).get("generator")
+        """The generator named in `org.provenant.generation` (None unless it is text)."""
+        value = (self.generation or {}).get("generator")
+        return value if isinstance(value, str) else None
 
     @property
     def model(self) -> dict[str, Any] | None:
-        """The model card named in `org.provenant.generation`."""
-        return (self.generation or {}).get("model")
+        """The model card named in `org.provenant.generation` (None unless it is a table)."""
+        value = (self.generation or {}).get("model")
+        return value if isinstance(value, dict) else None
 
     @property
     def seed(self) -> int | None:
-        """The seed named in `org.provenant.generation`."""
-        return (self.generation or {}).get("seed")
+        """The seed named in `org.provenant.generation` (None unless it is an integer)."""
+        value = (self.generation or {}).get("seed")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` form: one flat object per file, stable field names."""
