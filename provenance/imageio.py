@@ -30,6 +30,8 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 MIME_BY_FORMAT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSION_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+#: File name endings of the formats above, as people write them.
+IMAGE_SUFFIXES = frozenset({*EXTENSION_BY_MIME.values(), ".jpeg", ".jpe"})
 
 
 def sniff_mime(data: bytes, path: Path | str | None = None) -> str:
@@ -44,6 +46,23 @@ def sniff_mime(data: bytes, path: Path | str | None = None) -> str:
     if not data:
         raise BadInputError(f"{where}empty file")
     raise BadInputError(f"{where}not a PNG, JPEG or WebP image")
+
+
+def looks_like_image(path: Path) -> bool:
+    """Whether a file found while walking a directory should be treated as an image.
+
+    By its ending, or (for files named otherwise) by its magic bytes, so a signed output that
+    someone renamed is still checked; unreadable files are not images here: the caller that
+    opens them reports why.
+    """
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as fh:
+            sniff_mime(fh.read(16))
+    except (OSError, BadInputError):
+        return False
+    return True
 
 
 def read_file(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes:

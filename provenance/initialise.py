@@ -61,8 +61,9 @@ def initialise(
     if not kept_keys:
         create_dev_ca(settings.keys_dir, organisation, force=force)
     ensure_prompt_salt(settings.keys_dir)
-    settings = Settings.load(home=home, config_file=config_path)
-    upgrade(settings.database_url)
+    database_url = settings.database_url  # as the caller resolved it (env, overrides)
+    upgrade(database_url)
+    settings = Settings.load(home=home, config_file=config_path)  # the config just written
     anchors = {p.resolve() for p in settings.trust.anchors}
     return {
         "home": str(home),
@@ -70,7 +71,7 @@ def initialise(
         "config_written": config_written,
         "keys_created": not kept_keys,
         "keys": creds.as_dict(),
-        "database_url": redact(settings.database_url),
+        "database_url": redact(database_url),
         "migrated": True,
         "development_only": True,
         "dev_root_trusted": creds.root_cert.resolve() in anchors,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provenance.errors import BadInputError, ProvenantError
-from provenance.imageio import EXTENSION_BY_MIME, read_file, sniff_mime
+from provenance.imageio import looks_like_image, read_file
 from provenance.trust import read_pem_bundle, verification_settings
 from provenance.verification.reading import read_credentials  # imported once, before forking
 from provenance.verification.report import (
@@ -63,7 +63,6 @@ LedgerCheck = Callable[[str, bytes], LedgerMatch | None]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({*EXTENSION_BY_MIME.values(), ".jpeg", ".jpe"})
 #: Below this many files the worker pool's start (~15 ms) costs more than it saves.
 PARALLEL_MIN_FILES = 16
 
@@ -269,19 +268,8 @@ def _images_under(root: Path) -> Iterator[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             candidate = Path(folder) / name
-            if not name.startswith(".") and _looks_like_image(candidate):
+            if not name.startswith(".") and looks_like_image(candidate):
                 yield candidate
-
-
-def _looks_like_image(path: Path) -> bool:
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as fh:
-            sniff_mime(fh.read(16))
-    except (OSError, BadInputError):
-        return False
-    return True
 
 
 def default_workers(file_count: int) -> int:

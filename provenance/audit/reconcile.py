@@ -37,13 +37,12 @@ from sqlalchemy.engine import Connection
 from provenance.audit.progress import ProgressFactory, no_progress
 from provenance.audit.show import file_sha256
 from provenance.errors import BadInputError
-from provenance.imageio import EXTENSION_BY_MIME, sniff_mime
+from provenance.imageio import looks_like_image
 from provenance.ledger import Ledger, canonical_path, models
 from provenance.store import PARTIAL_SUFFIX
 
 MISSING, MODIFIED, UNKNOWN, PARTIAL = "missing", "modified", "unknown", "partial"
 STATUSES: tuple[str, ...] = (MISSING, MODIFIED, UNKNOWN, PARTIAL)
-IMAGE_SUFFIXES = frozenset({*EXTENSION_BY_MIME.values(), ".jpeg", ".jpe"})
 _STREAM_ROWS = 2_000
 
 
@@ -160,24 +159,13 @@ def _scan(root: Path, recursive: bool) -> _DiskScan:
             path = os.path.join(folder, name)
             if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
                 partials.append(path)
-            elif not name.startswith(".") and _looks_like_image(Path(path)):
+            elif not name.startswith(".") and looks_like_image(Path(path)):
                 images.append(path)
     return _DiskScan(sorted(images), sorted(partials))
 
 
 def _unreadable(exc: OSError) -> None:
     raise BadInputError(f"{exc.filename}: cannot read directory ({exc.strerror or exc})") from exc
-
-
-def _looks_like_image(path: Path) -> bool:
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
-    try:
-        with path.open("rb") as fh:
-            sniff_mime(fh.read(16))
-    except (OSError, BadInputError):
-        return False
-    return True
 
 
 def _recorded_under(conn: Connection, root: Path, recursive: bool) -> Iterator[_Recorded]:

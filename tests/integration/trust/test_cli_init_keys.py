@@ -153,3 +153,20 @@ def test_init_writes_a_config_named_with_config(tmp_path: Path) -> None:
     settings = Settings.load(home=home, config_file=config, env={})
     assert [p.resolve() for p in settings.trust.anchors] == [home / "keys" / "dev-root-ca.pem"]
     assert settings.chain_path.resolve() == home / "keys" / "signing-chain.pem"
+
+
+def test_init_migrates_the_database_the_caller_chose(tmp_path: Path) -> None:
+    """A database URL given by override (or env) is the one migrated, not the default."""
+    from provenance.initialise import initialise
+    from provenance.ledger import Ledger
+
+    home, elsewhere = tmp_path / "studio", tmp_path / "other.db"
+    url = f"sqlite:///{elsewhere}"
+    settings = Settings.load(home=home, env={}, overrides={"database_url": url})
+    done = initialise(settings, home / "provenant.toml")
+    assert done["database_url"] == url and not (home / "ledger.db").exists()
+    ledger = Ledger.from_url(url)
+    try:
+        assert ledger.verify_chain().ok
+    finally:
+        ledger.close()
