@@ -256,17 +256,21 @@ class Box:
         return rest[0] if rest else None
 
 
+def box_header(buf: bytes, pos: int) -> tuple[int, bytes, int]:
+    """(size, type, header length) of the ISO BMFF box at `pos` (64-bit and to-end sizes)."""
+    size, kind = struct.unpack_from(">I4s", buf, pos)
+    if size == 1:
+        return struct.unpack_from(">Q", buf, pos + 8)[0], kind, 16
+    if size == 0:
+        return len(buf) - pos, kind, 8
+    return size, kind, 8
+
+
 def parse_boxes(buf: bytes) -> list[Box]:
     """Boxes in `buf` (recursing into superboxes)."""
     pos, out = 0, []
     while pos + 8 <= len(buf):
-        size, kind = struct.unpack_from(">I4s", buf, pos)
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", buf, pos + 8)
-            header = 16
-        elif size == 0:
-            size = len(buf) - pos
+        size, kind, header = box_header(buf, pos)
         payload = buf[pos + header : pos + size]
         box = Box(kind)
         if kind == b"jumb":
@@ -295,13 +299,7 @@ def box_spans(store: bytes, base: int = 0, depth: int = 0) -> list[Span]:
     """Every box of a store with its absolute offsets (`base` is where the store sits)."""
     pos, out = 0, []
     while pos + 8 <= len(store):
-        size, kind = struct.unpack_from(">I4s", store, pos)
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", store, pos + 8)
-            header = 16
-        elif size == 0:
-            size = len(store) - pos
+        size, kind, header = box_header(store, pos)
         body = store[pos + header : pos + size]
         label = Box(kind, children=parse_boxes(body)).label if kind == b"jumb" else None
         out.append(Span(kind, base + pos, base + pos + size, base + pos + header, label, depth))

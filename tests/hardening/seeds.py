@@ -19,20 +19,13 @@ from provenance.config import Settings
 from provenance.keys import create_dev_ca, ensure_prompt_salt
 from provenance.manifest import ManifestSpec, build_manifest
 from provenance.signing import CredentialSigner
-from provenance.types import GenerationRequest, InputImage, ModelInfo
+from provenance.types import GenerationRequest, InputImage
 from provenance.verdict import Verdict
 from provenance.verify import Verifier
+from tests.fixtures.trust.helpers import MODEL
 from tests.hardening.containers import FORMATS, MIME, SUFFIX
 
 PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-MODEL = ModelInfo(
-    name="tiny-dcgan",
-    version="1.0",
-    architecture="dcgan",
-    license="apache-2.0",
-    training_data="synthetic",
-    weights_sha256="ab" * 32,
-)
 
 
 def image_bytes(fmt: str = "png", size: int = 64, seed: int = 0, **save: Any) -> bytes:
