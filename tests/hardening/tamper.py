@@ -201,17 +201,22 @@ def assertion_edits(fmt: str, signed: bytes) -> Iterator[TamperCase]:
             )
 
 
-def ingredient_swaps(
-    fmt: str, styled: tuple[bytes, bytes], parented: tuple[bytes, bytes]
-) -> Iterator[TamperCase]:
-    """Ingredient assertions or ingredient manifests taken from a sibling image."""
-    mine, theirs = (parse_store(store_of(d) or b"") for d in styled)
+def _sibling_ingredient(pair: tuple[bytes, bytes]) -> bytes:
+    """The first image with its active manifest's ingredient assertion taken from the second."""
+    mine, theirs = (parse_store(store_of(d) or b"") for d in pair)
     target = manifests(mine)[-1].find("c2pa.ingredient.v3")
     donor = manifests(theirs)[-1].find("c2pa.ingredient.v3")
     assert target is not None and donor is not None
     target.children = donor.children
+    return with_store(pair[0], mine.encode())
+
+
+def ingredient_swaps(
+    fmt: str, styled: tuple[bytes, bytes], parented: tuple[bytes, bytes]
+) -> Iterator[TamperCase]:
+    """Ingredient assertions or ingredient manifests taken from a sibling image."""
     yield TamperCase(
-        fmt, "ingredient_swap", "style-assertion-from-sibling", with_store(styled[0], mine.encode())
+        fmt, "ingredient_swap", "style-assertion-from-sibling", _sibling_ingredient(styled)
     )
     mine, theirs = (parse_store(store_of(d) or b"") for d in parented)
     first = mine.children.index(manifests(mine)[0])
@@ -222,16 +227,8 @@ def ingredient_swaps(
         "parent-manifest-from-sibling",
         with_store(parented[0], mine.encode()),
     )
-    mine, theirs = (parse_store(store_of(d) or b"") for d in parented)
-    target = manifests(mine)[-1].find("c2pa.ingredient.v3")
-    donor = manifests(theirs)[-1].find("c2pa.ingredient.v3")
-    assert target is not None and donor is not None
-    target.children = donor.children
     yield TamperCase(
-        fmt,
-        "ingredient_swap",
-        "parent-assertion-from-sibling",
-        with_store(parented[0], mine.encode()),
+        fmt, "ingredient_swap", "parent-assertion-from-sibling", _sibling_ingredient(parented)
     )
     mine = parse_store(store_of(parented[0]) or b"")
     assertions = manifests(mine)[-1].find("c2pa.assertions")
