@@ -310,6 +310,10 @@ class Ledger:
         row = signing_key_row(info)
         table = models.signing_keys
         with self.errors("recording a signing key"), self._engine.connect() as conn:
+            # The check and the insert share the write lock: in a deferred SQLite transaction
+            # the insert fails at once, without waiting, if another writer committed after
+            # the check read its snapshot (several `generate` processes starting together).
+            begin_immediate(conn)
             try:
                 with conn.begin():
                     exists = conn.execute(

@@ -32,10 +32,17 @@ class ConcurrentRun:
     chain_ok: bool = False
     reconcile_findings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    stderr_tails: list[str] = field(default_factory=list)
+    stderrs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "stderr_tails"}
+        return {k: v for k, v in self.__dict__.items() if k != "stderrs"}
+
+    def explain(self) -> str:
+        """Why a process did not exit as expected: its failed requests (stdout, one JSON line
+        each in --json mode), then each process's whole stderr."""
+        parts = [*self.failed_lines]
+        parts += [f"process {n} stderr:\n{text}" for n, text in enumerate(self.stderrs) if text]
+        return "\n".join(parts)
 
 
 def write_batches(root: Path, processes: int) -> list[Path]:
@@ -78,10 +85,10 @@ def run_concurrently(home: Path, root: Path, processes: int, timeout: float = 48
                 other.kill()
             raise
         result.exit_codes.append(proc.returncode)
-        result.stderr_tails.append(stderr[-600:])
+        result.stderrs.append(stderr)
         for line in stdout.splitlines():
             if '"outcome": "failed"' in line:
-                result.failed_lines.append(line[:300])
+                result.failed_lines.append(line[:1000])
     result.seconds = time.monotonic() - started
     _inspect(home, out, result)
     return result

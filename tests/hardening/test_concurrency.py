@@ -22,7 +22,7 @@ def _studio(tmp_path: Path, tiny_models: Any, database_url: str | None) -> Path:
 
 def _assert_all_recorded(result: Any) -> None:
     processes = result.processes
-    assert result.exit_codes == [3] * processes, result.stderr_tails  # 3: the refused request
+    assert result.exit_codes == [3] * processes, result.explain()  # 3: the refused request
     assert result.failed_lines == []
     assert result.assets == processes * REQUESTS_PER_PROCESS
     assert result.refusals == processes

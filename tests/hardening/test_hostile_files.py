@@ -81,8 +81,11 @@ def _pool(root: Path, check_timeout: float, grace: float) -> WorkerPool:
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerPool]:
-    """Two workers with a short time limit, so the harness's own hang is caught quickly."""
-    with _pool(tmp_path_factory.mktemp("pool"), check_timeout=2.0, grace=5.0) as workers:
+    """Two workers with a short time limit, so the harness's own hang is caught quickly.
+
+    Short, but long enough for a freshly started worker's first real check on a loaded
+    machine (the test suite runs on every core at once)."""
+    with _pool(tmp_path_factory.mktemp("pool"), check_timeout=10.0, grace=10.0) as workers:
         yield workers
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -103,3 +105,30 @@ def test_verifying_while_writers_append_sees_a_consistent_snapshot(ledger: Ledge
             future.result()
     assert reports and all(r.ok for r in reports), [r.describe() for r in reports if not r.ok]
     _assert_one_intact_chain(ledger, 60)
+
+
+def _record_at_once(barrier: threading.Barrier, info: dict[str, str], ledger: Ledger) -> bool:
+    barrier.wait()
+    return ledger.record_signing_key(info)
+
+
+def test_writers_starting_together_record_the_signing_key_once(database_url: str) -> None:
+    """Every `generate` records its certificate on first use; several starting at once race.
+
+    Each writer has its own engine, as separate processes do.  On SQLite a read-then-insert in
+    a deferred transaction fails at once ("database is locked") when another writer commits
+    in between, so the check and the insert must hold the write lock together.
+    """
+    rounds, writers = 12, 6
+    ledgers = [Ledger.from_url(database_url) for _ in range(writers)]
+    ledgers[0].upgrade()
+    try:
+        with ThreadPoolExecutor(writers) as pool:
+            for n in range(rounds):
+                info = {"fingerprint": f"{n:02x}" * 32, "subject": "CN=Studio", "issuer": "CN=CA"}
+                record = functools.partial(_record_at_once, threading.Barrier(writers), info)
+                firsts = list(pool.map(record, ledgers))
+                assert firsts.count(True) == 1, (n, firsts)
+    finally:
+        for ledger in ledgers:
+            ledger.close()
