@@ -280,26 +280,13 @@ def _insertions(index: _Index, count: int, rng: random.Random) -> Iterator[Case]
         return apply, undo
 
     head = index.head
-    apply, undo = forged(head + 1, head_row["row_hash"], None)  # honest hash, head not moved
-    yield Case(
-        "insert",
-        "assets",
-        "-",
-        apply,
-        undo,
-        frozenset({head}),
-        "append forged entry, hash recomputed",
+    appends = (
+        (None, head, "append forged entry, hash recomputed"),  # honest hash, head not moved
+        ("f" * 64, head + 1, "append forged entry, made-up hash"),
     )
-    apply, undo = forged(head + 1, head_row["row_hash"], "f" * 64)
-    yield Case(
-        "insert",
-        "assets",
-        "-",
-        apply,
-        undo,
-        frozenset({head + 1}),
-        "append forged entry, made-up hash",
-    )
+    for row_hash, named, label in appends:
+        apply, undo = forged(head + 1, head_row["row_hash"], row_hash)
+        yield Case("insert", "assets", "-", apply, undo, frozenset({named}), label)
     for seq in _sample(
         sorted(s for s, (k, _) in index.entries.items() if k == "refusal"), count, rng
     ):

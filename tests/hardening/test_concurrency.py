@@ -30,22 +30,17 @@ def _assert_all_recorded(result: Any) -> None:
     assert result.reconcile_findings == []
 
 
+@pytest.mark.parametrize("processes", [3, pytest.param(8, marks=pytest.mark.slow)])
 @pytest.mark.parametrize(
     "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def test_three_processes_into_one_ledger(
-    engine: str, tmp_path: Path, tiny_models: Any, request: pytest.FixtureRequest
+def test_processes_into_one_ledger(
+    processes: int,
+    engine: str,
+    tmp_path: Path,
+    tiny_models: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
-    _assert_all_recorded(run_concurrently(_studio(tmp_path, tiny_models, url), tmp_path, 3))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def test_eight_processes_into_one_ledger(
-    engine: str, tmp_path: Path, tiny_models: Any, request: pytest.FixtureRequest
-) -> None:
-    url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
-    _assert_all_recorded(run_concurrently(_studio(tmp_path, tiny_models, url), tmp_path, 8))
+    home = _studio(tmp_path, tiny_models, url)
+    _assert_all_recorded(run_concurrently(home, tmp_path, processes))
