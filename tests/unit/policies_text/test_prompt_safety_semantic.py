@@ -43,6 +43,7 @@ def test_disabled_semantic_layer_says_so_and_lexical_still_blocks(
     settings: Settings, make_request: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.setattr(text_embed, "minilm_model_dir", lambda: None)
+    monkeypatch.setattr(text_embed, "e5_available", lambda: False)
     with caplog.at_level(logging.WARNING, logger="policies.prompt_safety"):
         policy = PromptSafetyPolicy({}, PolicyContext(settings=settings))
     assert "semantic layer disabled" in caplog.text

