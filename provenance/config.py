@@ -15,6 +15,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from provenance.errors import ConfigError
 
 CONFIG_NAME = "provenant.toml"
+_LAYER_NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
 DEFAULT_HOME = Path(".provenant")
 TRAINING_MINING_KEYS = (
     "cawg.ai_generative_training",
@@ -119,13 +121,28 @@ class LedgerSettings(_Strict):
 
 
 class PolicySettings(_WithPluginTables):
-    """Which policies run, the default declared use, and per-policy option tables."""
+    """Which policies run, the default declared use, bypassed layers, per-policy options.
+
+    `degraded` names policy layers (`known_works.clip`, `output_safety.nsfw`) that may be
+    missing on this machine.  Without it a layer that cannot run stops `generate` and
+    `sign`; with it they run, warn on every run, and record the bypass in every manifest
+    and ledger row.  A named layer whose model is present still runs.
+    """
 
     enabled: list[str] = Field(
         default_factory=lambda: ["prompt_safety", "known_works", "output_safety", "model_license"]
     )
     default_use: Literal["commercial", "internal", "research"] = "commercial"
+    degraded: list[str] = Field(default_factory=list)
     _section = "policies"
+
+    @field_validator("degraded")
+    @classmethod
+    def _check_layer_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not _LAYER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"layer names look like <policy>.<layer>, got {bad}")
+        return list(dict.fromkeys(value))
 
 
 class GeneratorSettings(_WithPluginTables):

@@ -4,10 +4,17 @@ SQLite is the embedded default (WAL so readers never block the writer, a busy ti
 concurrent writers wait instead of failing, foreign keys on); PostgreSQL is the production
 engine (`PROVENANT_DATABASE_URL`).  `postgresql://` URLs are mapped to the psycopg 3 driver
 we ship, so users can paste the URL their DBA gave them.
+
+Read-only commands (`verify`, `audit ...`, `screen`) open SQLite with `read_only=True`: the
+file is opened as a `mode=ro` URI, so no query can write, and a missing database is a
+one-line error instead of a new empty file (an auditor pointing at the wrong data dir
+must learn that, not find an empty ledger left behind).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +23,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase
 
-from provenance.errors import ConfigError
+from provenance.errors import ConfigError, LedgerMissingError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,43 +67,109 @@ def redact(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def create_engine(url: str, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> Engine:
-    """An engine with the pragmas and pool settings Provenant relies on."""
+def create_engine(
+    url: str, busy_timeout_ms: int = 30_000, pool_size: int = 5, *, read_only: bool = False
+) -> Engine:
+    """An engine with the pragmas and pool settings Provenant relies on.
+
+    `read_only`: SQLite connections are `mode=ro` and the file must exist (a missing one
+    raises `LedgerError` at the first connection); PostgreSQL sessions are read-only
+    transactions.  Otherwise a missing SQLite file (and its folder) is created.
+    """
     import sqlalchemy as sa
 
     parsed = normalise_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "isolation_level": None}
+        on_disk = bool(database) and database != ":memory:"
+        if read_only and on_disk:
+            kwargs["creator"] = _read_only_sqlite(Path(str(database)), busy_timeout_ms)
+        else:
+            if on_disk:
+                Path(str(database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000, "isolation_level": None}
         engine = sa.create_engine(parsed, **kwargs)
-        _install_sqlite_pragmas(engine, busy_timeout_ms)
+        _install_sqlite_pragmas(engine, busy_timeout_ms, read_only=read_only and on_disk)
         return engine
     kwargs.update(
         pool_size=pool_size,
         pool_pre_ping=True,
         connect_args={"connect_timeout": 10, "application_name": "provenant"},
     )
-    return sa.create_engine(parsed, **kwargs)
+    engine = sa.create_engine(parsed, **kwargs)
+    if read_only:
+        _install_postgres_read_only(engine)
+    return engine
 
 
-def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
+def _install_postgres_read_only(engine: Engine) -> None:
+    """Every session's transactions are READ ONLY (set per connection, keeping URL options)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        dbapi_conn.autocommit = autocommit
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an on-disk SQLite URL (None for PostgreSQL and in-memory SQLite)."""
+    parsed = normalise_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).expanduser()
+
+
+def missing_database_message(path: Path) -> str:
+    """What to tell a user whose SQLite ledger does not exist (never created on a read)."""
+    return (
+        f"no ledger database at {path} (not initialised): run `provenant init` (or "
+        "`provenant db upgrade`), or point PROVENANT_HOME / PROVENANT_DATABASE_URL at the "
+        "studio's ledger"
+    )
+
+
+def _read_only_sqlite(path: Path, busy_timeout_ms: int) -> Any:
+    """A connection factory opening `path` as a read-only URI, never creating it."""
+    absolute = path.absolute()
+    uri = f"file:{urllib.parse.quote(str(absolute))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        if not absolute.is_file():
+            raise LedgerMissingError(missing_database_message(absolute))
+        return sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    return connect
+
+
+def _install_sqlite_pragmas(engine: Engine, busy_timeout_ms: int, *, read_only: bool) -> None:
     """WAL + busy timeout + foreign keys on every connection; transactions begin explicitly.
 
     The sqlite3 driver is put in autocommit mode (`isolation_level=None`) so that SQLAlchemy's
     `begin` event can issue `BEGIN` itself: writers that must serialise (the ledger head) ask
-    for `BEGIN IMMEDIATE` through `begin_immediate`.
+    for `BEGIN IMMEDIATE` through `begin_immediate`.  Read-only connections leave the
+    journal mode and synchronous setting alone (changing either is a write).
     """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        if not read_only:
+            cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")

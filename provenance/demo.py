@@ -11,6 +11,10 @@ Trained weights are used where their packages are installed (the faces DCGAN fro
 diffusion always runs on the tiny random-weight pipeline (no package ships diffusion weights
 that fit), so its pictures are noise by design.  Everything the demo writes stays in its
 directory, including the batch and works files, so each step can be re-run by hand.
+
+Policy layers whose models this machine lacks (no package ships CLIP weights, so always
+`known_works.clip`) are bypassed the way a studio would: `init` names them in the config's
+`[policies] degraded` list, the demo says so, and every output records them.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class DemoReport:
     home: Path
     outputs: Path
     models: dict[str, str] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)
     batch: BatchSummary | None = None
     verified: dict[str, int] = field(default_factory=dict)
     chain_ok: bool = False
@@ -82,6 +87,7 @@ class DemoReport:
             "home": str(self.home),
             "outputs": str(self.outputs),
             "models": self.models,
+            "degraded": self.degraded,
             "requests": [o.as_dict() for o in (self.batch.outcomes if self.batch else [])],
             "summary": self.batch.counts if self.batch else {},
             "verified": self.verified,
@@ -97,7 +103,7 @@ def run_demo(directory: Path, say: Say, on_outcome: Callable[[RequestOutcome], N
     home = directory / ".provenant"
     report = DemoReport(directory, home, directory / "outputs")
     _copy_assets(directory / "assets")
-    settings = _initialise(home, say)
+    settings, report.degraded = _initialise(home, say)
     report.models = _choose_models(directory, settings, say)
     _register_works(directory, settings, say)
     batch_file = _write_batch(directory, report.models)
@@ -123,13 +129,21 @@ def _copy_assets(target: Path) -> None:
                 shutil.copyfile(path, target / item.name)
 
 
-def _initialise(home: Path, say: Say) -> Settings:
+def _initialise(home: Path, say: Say) -> tuple[Settings, dict[str, str]]:
+    """The demo's data dir, and the policy layers its config bypasses by name."""
     from provenance.initialise import initialise
 
     settings = Settings.load(home=home, env={})
     result = initialise(settings, home / CONFIG_NAME)
     say(f"data dir {home}: development CA, SQLite ledger ({result['database_url']})")
-    return Settings.load(home=home, env={})
+    for layer, why in result["degraded"].items():
+        say(
+            f"policy layer {layer} bypassed by name in {CONFIG_NAME} [policies] degraded "
+            f"({why}); every output records it"
+        )
+    for layer, why in result["blocking"].items():
+        say(f"policy layer {layer} cannot run ({why}) and is not bypassed: requests will fail")
+    return Settings.load(home=home, env={}), result["degraded"]
 
 
 def _choose_models(directory: Path, settings: Settings, say: Say) -> dict[str, str]:

@@ -45,6 +45,10 @@ class UsageError(BadInputError):
     exit_code = EXIT_USAGE
 
 
+class PolicyLayerUnavailableError(ConfigError):
+    """A configured policy layer cannot run here and `[policies] degraded` does not name it."""
+
+
 class UnknownPluginError(ConfigError):
     """A plugin name was asked for that no installed package registers."""
 
@@ -123,6 +127,10 @@ class VerificationError(ProvenantError):
 
 class LedgerError(ProvenantError):
     """The ledger database is unreachable, unmigrated or refused a write."""
+
+
+class LedgerMissingError(LedgerError):
+    """No ledger database exists where the settings point (read-only commands never make one)."""
 
 
 class ChainBrokenError(VerificationError):

@@ -5,6 +5,14 @@ screened by the image policies (known works, unsafe content) and, when a prompt 
 the prompt policies; then it is signed as AI-generated media with the generator and model the
 studio declares, and recorded in the ledger.  The original file is never changed unless
 `in_place` is asked for; a refused image is recorded as a refusal and not signed.
+
+A file that already carries C2PA credentials keeps them (`provenance.parent`): it becomes
+the `parentOf` ingredient of the new manifest (its manifest store carried along, its
+validation results recorded), the actions are `c2pa.opened` then `c2pa.edited.metadata`
+(screened and signed, pixels unchanged), and nothing says the image was newly created.
+Credentials that fail validation are refused before any work unless `accept_invalid_parent`
+is given; then the ingredient, the generation assertion and the ledger row record the
+failure.
 """
 
 from __future__ import annotations
@@ -12,16 +20,24 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.errors import BadInputError, PolicyBlocked
 from provenance.ids import new_asset_id
 from provenance.imageio import open_image, read_file, sniff_mime
+from provenance.parent import ParentIngredient, parent_ingredient
 from provenance.policyset import as_screenable
 from provenance.recording import asset_record
 from provenance.studio import Studio
 from provenance.types import GeneratedImage, GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
+
+if TYPE_CHECKING:
+    from provenance.manifest import EditStep
+
+#: The action `sign` records after opening a file's own credentials: nothing about the
+#: pixels changed; the studio screened the file and added its assertions.
+RESIGN_ACTION = "c2pa.edited.metadata"
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,8 @@ class ImportResult:
     sha256: str
     manifest_label: str
     verdict: Verdict
+    parent: ParentIngredient | None = None
+    degraded: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: one object per file in `sign --json`."""
@@ -58,6 +76,8 @@ class ImportResult:
             "sha256": self.sha256,
             "manifest_label": self.manifest_label,
             "verdict": self.verdict.as_dict(),
+            "parent": self.parent.credentials.as_dict() if self.parent else None,
+            "degraded": dict(self.degraded or {}),
         }
 
 
@@ -80,13 +100,20 @@ def sign_external(
     out_dir: Path | None,
     *,
     in_place: bool = False,
+    accept_invalid_parent: bool = False,
 ) -> ImportResult:
-    """Screen, sign and record one file; raises `PolicyBlocked` after recording a refusal."""
+    """Screen, sign and record one file; raises `PolicyBlocked` after recording a refusal.
+
+    Raises `InvalidParentError` before any work when the file's own credentials fail
+    validation and `accept_invalid_parent` is not given.
+    """
     if out_dir is None and not in_place:
         raise BadInputError("give --out DIR (or --in-place to sign the originals themselves)")
     data = read_file(source)
     mime = sniff_mime(data, source)
     pixels = open_image(data, str(source)).convert("RGB")
+    digest = hashlib.sha256(data).hexdigest()
+    parent = _parent(studio, source, data, mime, digest, accept_invalid_parent)
     card = declared_card(spec)
     request = studio.prepare(
         GenerationRequest(
@@ -103,11 +130,20 @@ def sign_external(
     image = as_screenable(pixels, seed=0, card=card)
     prompt_verdict = _screen_prompt(studio, request, spec)
     image_verdict = studio.policies.screen_image(image, request)
-    digest = hashlib.sha256(data).hexdigest()
     studio.enforce(image_verdict, request, "image", 0, digest)
-    return _sign_and_store(
-        studio, source, data, mime, request, image, (prompt_verdict, image_verdict), out_dir
-    )
+    verdicts = (prompt_verdict, image_verdict)
+    return _sign_and_store(studio, source, data, mime, request, image, verdicts, out_dir, parent)
+
+
+def _parent(
+    studio: Studio, source: Path, data: bytes, mime: str, digest: str, accept_invalid: bool
+) -> ParentIngredient | None:
+    """The file as its own parent when it carries credentials (refused if they are invalid)."""
+    credentials = studio.credential_reader.read(data, mime)
+    if credentials is None:
+        return None
+    credentials.require_acceptable(source, accept_invalid)
+    return parent_ingredient(source, data, mime, digest, credentials)
 
 
 def _screen_prompt(studio: Studio, request: GenerationRequest, spec: ImportSpec) -> Verdict:
@@ -127,11 +163,14 @@ def _sign_and_store(
     image: GeneratedImage,
     verdicts: tuple[Verdict, Verdict],
     out_dir: Path | None,
+    parent: ParentIngredient | None,
 ) -> ImportResult:
     from provenance.manifest import ManifestSpec, build_import_manifest
 
     asset_id = new_asset_id()
     attributions = [a for v in verdicts for a in v.attributions]
+    ingredients = (parent.image,) if parent else ()
+    degraded = studio.degraded_layers
     manifest = build_import_manifest(
         ManifestSpec(
             asset_id=asset_id,
@@ -147,9 +186,13 @@ def _sign_and_store(
             prompt_salt=studio.prompt_salt,
             generator=request.generator,
             policies=studio.policies.names,
+            ingredients=ingredients,
+            edits=_resign_steps(request, image) if parent else (),
+            parent=parent.credentials if parent else None,
+            degraded=degraded,
         )
     )
-    signed = studio.signer.sign(data, mime, manifest)
+    signed = studio.signer.sign(data, mime, manifest, ingredients)
     record = asset_record(
         request=request,
         image=image,
@@ -162,13 +205,37 @@ def _sign_and_store(
         prompt_salt=studio.prompt_salt,
         settings=studio.settings,
         seed=None,
+        degraded_layers=degraded,
+        ingredients=(parent.ledger_record(),) if parent else None,
     )
     target = source.parent if out_dir is None else out_dir
     stored = studio.store.commit(
         target, source.name, signed.data, record, overwrite=out_dir is None
     )
     return ImportResult(
-        source, stored.path, asset_id, signed.sha256, signed.manifest_label, verdicts[1]
+        source,
+        stored.path,
+        asset_id,
+        signed.sha256,
+        signed.manifest_label,
+        verdicts[1],
+        parent,
+        degraded,
+    )
+
+
+def _resign_steps(request: GenerationRequest, image: GeneratedImage) -> tuple[EditStep, ...]:
+    """What `sign` did to a file that had credentials: screened and signed it, no more."""
+    from provenance.manifest import EditStep
+
+    card = image.model_info
+    declared = f"{request.generator} ({card.name})".strip()
+    return (
+        EditStep(
+            RESIGN_ACTION,
+            "screened by the studio's policies and signed by Provenant; pixels unchanged, "
+            f"generator declared by the studio: {declared}",
+        ),
     )
 
 

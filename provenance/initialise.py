@@ -3,6 +3,13 @@
 Safe to re-run: an existing config is never rewritten and existing keys are kept unless
 `force` is given (a new root would leave everything signed so far verifiable only against
 the old one).  `provenant init` and `provenant demo` both call `initialise`.
+
+Policy layers that cannot run on this machine (no CLIP checkpoint, no Open-NSFW model) are
+written into the new config's `[policies] degraded` list, with a comment naming each
+missing model: a fresh studio can sign at once, while every manifest and ledger row says
+which layers were bypassed, and removing an entry without providing the model makes
+`generate` and `sign` refuse.  The caller warns about each (`degraded` in the result);
+an existing config is left alone, and layers it does not bypass are returned as `blocking`.
 """
 
 from __future__ import annotations
@@ -10,11 +17,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.config import Settings
 from provenance.errors import ConfigError
 from provenance.trust import DEFAULT_ORGANISATION
+
+if TYPE_CHECKING:
+    from provenance.protocols import LayerStatus
 
 CONFIG_TEMPLATE = """\
 # Provenant settings, written by `provenant init`.  Relative paths are relative to this file.
@@ -38,6 +48,12 @@ ocsp_fetch = false
 [manifest]
 prompt = "full"  # or "salted_hash": HMAC-SHA256 with keys/prompt-salt instead of the text
 thumbnail = false
+
+[policies]
+# Policy layers bypassed BY NAME because they cannot run on this machine.  Every run warns,
+# and every signed manifest and ledger row lists them.  Remove an entry once its model is
+# installed; without the model, generate and sign then refuse, naming what is missing.
+{degraded}
 """
 
 
@@ -56,7 +72,8 @@ def initialise(
     home = settings.home
     _make_dir(home)
     creds = DevCredentials.at(settings.keys_dir)
-    config_written = _write_config(config_path, creds)
+    missing = missing_layers(settings)
+    config_written = _write_config(config_path, creds, missing)
     kept_keys = bool(creds.existing()) and not force
     if not kept_keys:
         create_dev_ca(settings.keys_dir, organisation, force=force)
@@ -65,6 +82,7 @@ def initialise(
     upgrade(database_url)
     settings = Settings.load(home=home, config_file=config_path)  # the config just written
     anchors = {p.resolve() for p in settings.trust.anchors}
+    bypassed = set(settings.policies.degraded)
     return {
         "home": str(home),
         "config_file": str(config_path),
@@ -75,7 +93,16 @@ def initialise(
         "migrated": True,
         "development_only": True,
         "dev_root_trusted": creds.root_cert.resolve() in anchors,
+        "degraded": {s.layer: s.describe() for s in missing if s.layer in bypassed},
+        "blocking": {s.layer: s.describe() for s in missing if s.layer not in bypassed},
     }
+
+
+def missing_layers(settings: Settings) -> list[LayerStatus]:
+    """Layers of the enabled policies that cannot run here (their models are missing)."""
+    from provenance.policyset import PolicySet
+
+    return [status for status in PolicySet.from_settings(settings).layers() if not status.ready]
 
 
 def _make_dir(home: Path) -> None:
@@ -90,7 +117,14 @@ def _toml_path(path: Path, base: Path) -> str:
     return json.dumps(os.path.relpath(path, base))  # JSON strings are valid TOML strings
 
 
-def _write_config(config_path: Path, creds: Any) -> bool:
+def _degraded_lines(missing: list[LayerStatus]) -> str:
+    """The `degraded = [...]` line, after one comment line per layer saying what is missing."""
+    notes = [f"#   {s.layer}: {s.describe()}" for s in missing]
+    names = ", ".join(json.dumps(s.layer) for s in missing)
+    return "\n".join([*notes, f"degraded = [{names}]"])
+
+
+def _write_config(config_path: Path, creds: Any, missing: list[LayerStatus]) -> bool:
     """Write the config unless one exists; True when written."""
     if config_path.exists():
         return False
@@ -99,6 +133,7 @@ def _write_config(config_path: Path, creds: Any) -> bool:
         chain=_toml_path(creds.signing_chain, base),
         key=_toml_path(creds.signing_key, base),
         root=_toml_path(creds.root_cert, base),
+        degraded=_degraded_lines(missing),
     )
     try:
         base.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,15 @@ What goes in, and why (DESIGN.md "C2PA semantics"):
   then `c2pa.edited` with `compositeWithTrainedAlgorithmicMedia`.  Style/reference images are
   `inputTo` ingredients referenced by the creating or editing action.  Images made elsewhere
   and signed by `provenant sign` are `c2pa.created` / `trainedAlgorithmicMedia` too, with the
-  generator the studio declares as the software agent.
+  generator the studio declares as the software agent, unless they already carry
+  credentials: then the file is the `parentOf` ingredient, `c2pa.opened` comes first and
+  the `edits` of the spec follow (for `sign`, one `c2pa.edited.metadata`: the pixels are
+  unchanged, only screened and signed), and nothing claims the image was newly created.
 * `org.provenant.generation`: generator, model card (weights digest, licence, training
   data), seed, resolved parameters, request id, requester, project, declared use and licence,
   and the prompt in full or as HMAC-SHA256 with the studio's salt (`manifest.prompt`).
-* `org.provenant.policy`: the policies that ran and the prompt and image verdicts.
+* `org.provenant.policy`: the policies that ran, the prompt and image verdicts, and the
+  layers bypassed by `[policies] degraded` (always present, empty when none was).
 * `org.provenant.attribution`: the credited works.  Always present, also when the list is
   empty: "screened, nothing to credit" must be distinguishable from "not recorded".
 * `cawg.training-mining`: the studio's training and mining preferences.
@@ -35,6 +39,7 @@ from provenance import __version__
 from provenance.config import ManifestSettings
 from provenance.errors import BadInputError, ConfigError
 from provenance.keys import salt_id
+from provenance.parent import ParentCredentials
 from provenance.types import Attribution, GenerationRequest, InputImage, ModelInfo
 from provenance.verdict import Verdict
 
@@ -68,12 +73,44 @@ def software_agent() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class EditStep:
+    """One action done to a parent after `c2pa.opened` (`ManifestSpec.edits`).
+
+    `software_agent` defaults to Provenant; `extra` carries further action fields that the
+    C2PA action schema defines (`actors`, `changes`, ...).
+    """
+
+    action: str
+    description: str
+    software_agent: Mapping[str, str] | None = None
+    digital_source_type: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_action(self, ingredient_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """The `c2pa.actions.v2` entry, referring to `ingredient_ids` when given."""
+        out: dict[str, Any] = {
+            **self.extra,
+            "action": self.action,
+            "softwareAgent": dict(self.software_agent or software_agent()),
+            "description": self.description,
+        }
+        if self.digital_source_type:
+            out["digitalSourceType"] = self.digital_source_type
+        if ingredient_ids:
+            out["parameters"] = {"ingredientIds": list(ingredient_ids)}
+        return out
+
+
+@dataclass(frozen=True)
 class ManifestSpec:
     """Everything one output's manifest says; built by the pipeline (or `sign` for imports).
 
     `policies` names the policies that ran, as a list of names or a name -> version map.
     `imported` marks an image made elsewhere: `c2pa.created` with the declared generator
-    as agent, and no seed required.
+    as agent, and no seed required.  `edits`, when given, replace that first action: the
+    `parentOf` ingredient is opened and the edits follow; `parent` is what c2pa said about
+    that ingredient's own credentials.  `degraded` maps bypassed policy layers to why they
+    could not run.
     """
 
     asset_id: str
@@ -91,11 +128,14 @@ class ManifestSpec:
     generator: str | None = None
     policies: Sequence[str] | Mapping[str, str] = ()
     imported: bool = False
+    edits: Sequence[EditStep] = ()
+    parent: ParentCredentials | None = None
+    degraded: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_manifest(spec: ManifestSpec) -> dict[str, Any]:
     """The manifest definition for `spec`, ready for `CredentialSigner.sign`."""
-    _check_ingredients(spec.ingredients)
+    _check_ingredients(spec)
     return {
         "claim_generator_info": [software_agent()],
         "title": spec.title,
@@ -144,17 +184,27 @@ def prompt_digest(prompt: str, salt: bytes) -> dict[str, str]:
     return {"hmac_sha256": mac, "salt_id": salt_id(salt)}
 
 
-def _check_ingredients(ingredients: Sequence[InputImage]) -> None:
-    parents = [i for i in ingredients if i.relationship == "parentOf"]
+def _check_ingredients(spec: ManifestSpec) -> None:
+    parents = [i for i in spec.ingredients if i.relationship == "parentOf"]
     if len(parents) > 1:
         names = ", ".join(p.title for p in parents)
         raise BadInputError(f"a manifest can have one parentOf ingredient, got {names}")
+    if spec.edits and not parents:
+        raise BadInputError("edits need a parentOf ingredient to open")
 
 
 def _actions(spec: ManifestSpec) -> list[dict[str, Any]]:
     labels = {ingredient_label(i): img for i, img in enumerate(spec.ingredients)}
     parent = [lbl for lbl, img in labels.items() if img.relationship == "parentOf"]
     inputs = [lbl for lbl, img in labels.items() if img.relationship != "parentOf"]
+    if spec.edits:
+        first, *rest = spec.edits
+        opened = {
+            "action": "c2pa.opened",
+            "softwareAgent": software_agent(),
+            "parameters": {"ingredientIds": parent},
+        }
+        return [opened, first.as_action(inputs), *(step.as_action() for step in rest)]
     generator = spec.generator or spec.request.generator
     agent = software_agent()
     if spec.imported:
@@ -214,6 +264,8 @@ def _generation(spec: ManifestSpec) -> dict[str, Any]:
     }
     if request.negative_prompt:
         data["negative_prompt"] = _prompt_field(request.negative_prompt, spec)
+    if spec.parent is not None:
+        data["parent"] = spec.parent.as_dict()
     return {k: v for k, v in data.items() if v is not None}
 
 
@@ -222,7 +274,8 @@ def _policy(spec: ManifestSpec) -> dict[str, Any]:
         ran = [{"name": n, "version": v} for n, v in spec.policies.items()]
     else:
         ran = [{"name": n} for n in spec.policies]
-    data: dict[str, Any] = {"policies": ran}
+    degraded = [{"layer": layer, "reason": why} for layer, why in sorted(spec.degraded.items())]
+    data: dict[str, Any] = {"policies": ran, "degraded": degraded}
     if spec.prompt_verdict is not None:
         data["prompt"] = spec.prompt_verdict.as_dict()
     if spec.image_verdict is not None:

@@ -2,7 +2,8 @@
 
 `provenant db upgrade` and `provenant init` call `upgrade`; every command that needs the
 ledger calls `require_current` first, so an unmigrated database is a clear error rather than
-a failing INSERT.
+a failing INSERT.  Reading the revision never creates a database: a SQLite file that does
+not exist is at no revision, and `require_current` says that no ledger exists there.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provenance.db import create_engine, redact
-from provenance.errors import LedgerError, translate_errors
+from provenance.db import create_engine, missing_database_message, redact, sqlite_file
+from provenance.errors import LedgerError, LedgerMissingError, translate_errors
 
 
 def _config(url: str) -> Any:
@@ -44,10 +45,13 @@ def head_revision() -> str:
 
 
 def current_revision(url: str) -> str | None:
-    """The revision the database is at (None for an empty database)."""
+    """The revision the database is at (None for an empty or absent database)."""
     import sqlalchemy as sa
 
-    engine = create_engine(url)
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        return None
+    engine = create_engine(url, read_only=True)
     try:
         with (
             translate_errors(f"reading schema version of {redact(url)}", override=LedgerError),
@@ -62,6 +66,9 @@ def current_revision(url: str) -> str | None:
 
 def require_current(url: str) -> None:
     """Raise `LedgerError` unless the database is migrated to this version's head."""
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise LedgerMissingError(missing_database_message(path.absolute()))
     current = current_revision(url)
     head = head_revision()
     if current != head:

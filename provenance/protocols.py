@@ -4,6 +4,9 @@ Plugins are plain classes registered under entry-point groups; `provenance.plugi
 at load time that a class provides these members, so a mismatch fails when the plugin is
 loaded, not at first use.
 
+A policy may also provide `layers() -> Sequence[LayerStatus]` (see `LayerStatus`): the
+layers that depend on a model, and whether each can run here.
+
 Construction, by kind:
   * generator: ``cls(model: str | Path | None, options: Mapping[str, Any], settings: Settings)``
   * policy:    ``cls(options: Mapping[str, Any], context: PolicyContext)``
@@ -52,6 +55,27 @@ class WeightsStatus:
 
     present: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class LayerStatus:
+    """Whether one screening layer of a policy can run on this machine.
+
+    Policies that have layers depending on a model the machine may lack (CLIP, Open-NSFW)
+    report them through an optional `layers()` method; the pipeline refuses to generate or
+    sign while a layer cannot run, unless `[policies] degraded` names it (see `PolicySet`).
+    `layer` is that name (`<policy>.<layer>`), `needs` the model the layer runs on, and
+    `detail` why it cannot run (empty when `ready`).
+    """
+
+    layer: str
+    ready: bool
+    needs: str
+    detail: str = ""
+
+    def describe(self) -> str:
+        """One phrase: what is missing and why (`needs a CLIP checkpoint: file not found`)."""
+        return f"needs {self.needs}: {self.detail}" if self.detail else f"needs {self.needs}"
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ resumed batch can never record the same refusal twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
@@ -16,7 +16,7 @@ from provenance.verdict import Verdict
 
 if TYPE_CHECKING:
     from provenance.config import Settings
-    from provenance.ledger import AssetRecord, RefusalRecord
+    from provenance.ledger import AssetRecord, IngredientRecord, RefusalRecord
     from provenance.signing import SignedAsset
 
 _STAGE_OF = ("prompt", "image")
@@ -49,8 +49,12 @@ def refusal_record(
     image_sha256: str | None,
     salt: bytes | None,
     settings: Settings,
+    degraded_layers: Mapping[str, str] | None = None,
 ) -> RefusalRecord:
-    """The ledger row for a refused request (index None) or a refused image."""
+    """The ledger row for a refused request (index None) or a refused image.
+
+    `degraded_layers` are the policy layers bypassed while judging it ({layer: why}).
+    """
     from provenance.ledger import RefusalRecord, decisions_from_verdict
 
     prompt, prompt_hash = prompt_fields(request.prompt, salt, settings)
@@ -71,6 +75,7 @@ def refusal_record(
         use=request.use,
         license=request.license,
         decisions=decisions_from_verdict(verdict, stage),
+        degraded_layers=dict(degraded_layers or {}),
     )
 
 
@@ -87,8 +92,15 @@ def asset_record(
     prompt_salt: bytes | None,
     settings: Settings,
     seed: int | None,
+    degraded_layers: Mapping[str, str] | None = None,
+    ingredients: Sequence[IngredientRecord] | None = None,
 ) -> AssetRecord:
-    """The ledger row for one signed output (`AssetStore.commit` fills in the path)."""
+    """The ledger row for one signed output (`AssetStore.commit` fills in the path).
+
+    `degraded_layers`: policy layers bypassed while screening it ({layer: why}).
+    `ingredients` defaults to the request's input images (a signed import passes its
+    parent, with the parent's manifest label and validation state).
+    """
     from provenance.ledger import (
         AssetRecord,
         AttributionRecord,
@@ -126,5 +138,10 @@ def asset_record(
         signer_fingerprint=signer_fingerprint,
         decisions=decisions,
         attributions=tuple(AttributionRecord.from_attribution(a) for a in attributions),
-        ingredients=tuple(IngredientRecord.from_input_image(i) for i in request.input_images),
+        ingredients=tuple(
+            ingredients
+            if ingredients is not None
+            else (IngredientRecord.from_input_image(i) for i in request.input_images)
+        ),
+        degraded_layers=dict(degraded_layers or {}),
     )

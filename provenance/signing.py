@@ -2,8 +2,13 @@
 
 We never write JUMBF or COSE ourselves; c2pa does, and verifies what it wrote before
 returning (`verify_after_sign`).  One `CredentialSigner` opens the signer plugin once, builds
-one c2pa `Context` (thumbnails, claim generator, our EKU list) and one c2pa `Signer`, and
-reuses them for every image: per image only a `Builder` is created.
+one c2pa `Context` (thumbnails, claim generator, our EKU list, the studio's trust anchors)
+and one c2pa `Signer`, and reuses them for every image: per image only a `Builder` is
+created.  The trust anchors are there for ingredients: when an ingredient carries its own
+manifest store, c2pa validates it while adding it and records the verdict (trusted or not,
+valid or not) in the ingredient assertion, and that verdict must use the studio's anchors.
+A manifest with a `parentOf` ingredient is built with c2pa's EDIT intent, which makes c2pa
+itself refuse one without its parent.
 
 Thread safety: `sign` may be called from several threads at once.  Each call has its own
 `Builder`; the shared `Context` and `Signer` are only borrowed (c2pa-python allows
@@ -68,12 +73,17 @@ class CredentialSigner:
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialSigner:
         """Open the configured signer (checking its chain) and prepare c2pa once."""
+        from provenance.parent import studio_trust_settings
+
         manifest = settings.manifest
         context = signing_settings(
             thumbnail=manifest.thumbnail,
             thumbnail_long_edge=manifest.thumbnail_long_edge,
             claim_generator=software_agent(),
         )
+        trust = studio_trust_settings(settings)
+        context["trust"] = trust["trust"]
+        context["verify"] = {**context["verify"], **trust["verify"]}
         return cls(open_signer(settings), context, settings.signing.tsa_url)
 
     def __repr__(self) -> str:
@@ -105,6 +115,8 @@ class CredentialSigner:
             with translate_errors("signing credentials"):
                 builder = c2pa.Builder(definition, context=self._context)
                 with builder:
+                    if any(i.relationship == "parentOf" for i in ingredients):
+                        builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
                     _add_ingredients(builder, ingredients)
                     builder.sign(self._signer, mime, io.BytesIO(asset), out)
         except SigningError:

@@ -11,6 +11,12 @@ Refusals are enforced in one place per stage (`Verdict.enforce`): a prompt or in
 a policy refuses is recorded in the ledger and raises `PolicyBlocked` before any generation;
 an output that the image screen refuses is recorded and never written.  The CLI
 (`provenant generate`, `demo`) is a thin layer over this class.
+
+Policies fail closed: before the first screen the studio checks that every policy layer can
+run (`PolicySet.check_layers`).  A layer that cannot (no CLIP checkpoint, no Open-NSFW
+model) stops the studio with an error naming the missing model, unless `[policies]
+degraded` names it; a bypassed layer is warned about once per studio (once per command) and
+written into every manifest's policy assertion and every ledger row.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from provenance.errors import PolicyBlocked
 from provenance.ids import new_asset_id, output_filename, validate_request_id
 from provenance.imageio import MIME_BY_FORMAT, encode_image
 from provenance.plugins import get_generator
-from provenance.policyset import PolicySet
+from provenance.policyset import PolicySet, bypass_record
 from provenance.recording import asset_record, refusal_id, refusal_record
 from provenance.results import GenerationResult, ImageResult, RefusalResult
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
@@ -36,7 +42,8 @@ from provenance.verdict import Verdict
 
 if TYPE_CHECKING:
     from provenance.ledger import Ledger
-    from provenance.protocols import Generator
+    from provenance.parent import CredentialReader
+    from provenance.protocols import Generator, LayerStatus
     from provenance.signing import CredentialSigner
     from provenance.store import AssetStore
 
@@ -64,6 +71,8 @@ class Studio:
         self._recovered: set[Path] = set()
         self._prompt_salt: bytes | None = None
         self._fingerprint: str | None = None
+        self._bypassed: tuple[LayerStatus, ...] | None = None
+        self._reader: CredentialReader | None = None
 
     @classmethod
     def from_config(
@@ -114,10 +123,27 @@ class Studio:
 
     @property
     def policies(self) -> PolicySet:
-        """The enabled policies, built with their option tables."""
+        """The enabled policies, checked to be able to run (see the module docstring)."""
         if self._policies is None:
             self._policies = PolicySet.from_settings(self.settings, self.ledger)
+        if self._bypassed is None:
+            self._bypassed = self._policies.check_layers(self.settings.policies.degraded)
         return self._policies
+
+    @property
+    def degraded_layers(self) -> dict[str, str]:
+        """The bypassed policy layers as manifests and ledger rows record them."""
+        _ = self.policies
+        return bypass_record(self._bypassed or ())
+
+    @property
+    def credential_reader(self) -> CredentialReader:
+        """Reads the credentials that input files already carry, with the studio's trust."""
+        if self._reader is None:
+            from provenance.parent import CredentialReader
+
+            self._reader = CredentialReader.from_settings(self.settings)
+        return self._reader
 
     @property
     def prompt_salt(self) -> bytes | None:
@@ -152,6 +178,8 @@ class Studio:
         """Release the signer and database connections."""
         if self._signer is not None:
             self._signer.close()
+        if self._reader is not None:
+            self._reader.close()
         if self._ledger is not None:
             self._ledger.close()
 
@@ -196,6 +224,7 @@ class Studio:
         if not pending:
             return _skipped(request, "already done")
         generator = self.generator_for(request)
+        _ = self.policies  # a policy layer that cannot run stops the request before any work
         request = request.with_model_card(generator.model_info())
         with _timed(timings, "screen_prompt"):
             prompt_verdict = self._screen_request(request)
@@ -239,11 +268,17 @@ class Studio:
         try:
             verdict.enforce(stage)
         except PolicyBlocked:
-            self.ledger.append_refusal(
-                refusal_record(
-                    request, stage, verdict, index, image_sha256, self.prompt_salt, self.settings
-                )
+            record = refusal_record(
+                request,
+                stage,
+                verdict,
+                index,
+                image_sha256,
+                self.prompt_salt,
+                self.settings,
+                self.degraded_layers,
             )
+            self.ledger.append_refusal(record)
             raise
 
     def _finish_image(
@@ -300,6 +335,7 @@ class Studio:
             seed=image.seed,
             prompt_salt=self.prompt_salt,
             settings=self.settings,
+            degraded_layers=self.degraded_layers,
         )
         with _timed(timings, "store"):
             stored = self.store.commit(out_dir, filename, signed.data, record)
@@ -343,6 +379,7 @@ class Studio:
             prompt_salt=self.prompt_salt,
             generator=request.generator,
             policies=self.policies.names,
+            degraded=self.degraded_layers,
         )
         return self.signer.sign(data, mime, build_manifest(spec), request.input_images)
 

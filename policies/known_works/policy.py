@@ -14,7 +14,9 @@ ledger and the C2PA attribution assertion; `all-rights-reserved` is blocked or m
 with a warning and credited under the declared licence.
 
 Without CLIP weights the CLIP layers say so, loudly (a logged warning and `Verdict.disabled`),
-and the name and hash layers still run.
+and the name and hash layers still run; `layers()` reports `known_works.clip` as not ready,
+so `generate` and `sign` refuse unless `[policies] degraded` names it (`require_clip = true`
+refuses even then).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from policies.known_works.specs import is_licensed
 from policies.known_works.vectors import EmbeddingMatrix
 from provenance.config import validate_options
 from provenance.errors import ConfigError
-from provenance.protocols import PolicyContext
+from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict
 
@@ -128,6 +130,13 @@ class KnownWorksPolicy:
                 index, index.images, vectors, "clip_image", self.options.clip_image_threshold
             )
         return self._judge(evidence, request, disabled)
+
+    def layers(self) -> list[LayerStatus]:
+        """`known_works.clip`: ready when the configured CLIP checkpoint loads."""
+        if not (self.options.check_prompt or self.options.check_images):
+            return []
+        encoder, why = self._clip_state()
+        return [LayerStatus(f"{POLICY}.clip", encoder is not None, "a CLIP checkpoint", why or "")]
 
     def status(self) -> dict[str, str]:
         """What `provenant policies list` shows: registry, index and CLIP layer, without

@@ -114,10 +114,14 @@ def _parse_time(text: str, *, end_of_day: bool) -> datetime:
 
 
 def open_ledger(settings: Settings) -> Ledger:
-    """The settings' ledger, checked to be migrated (else a one-line `LedgerError`)."""
+    """The settings' ledger, read-only, checked to be migrated (else a one-line `LedgerError`).
+
+    Audits only look: the ledger is opened read-only and a missing one is reported, never
+    created.
+    """
     from provenance.ledger import Ledger
 
-    ledger = Ledger.from_settings(settings)
+    ledger = Ledger.from_settings(settings, read_only=True)
     with ExitStack() as cleanup:
         cleanup.callback(ledger.close)  # only if the check below raises
         ledger.require_current()

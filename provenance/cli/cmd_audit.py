@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
-def _open_ledger(settings: Settings) -> Ledger:
+def _open_ledger(settings: Settings, *, read_only: bool) -> Ledger:
     from provenance.ledger import Ledger
 
-    ledger = Ledger.from_settings(settings)
+    ledger = Ledger.from_settings(settings, read_only=read_only)
     ledger.require_current()
     return ledger
 
@@ -78,7 +78,7 @@ def verify_chain(
     settings = state(ctx).settings
     note = _read_text(checkpoint, "checkpoint") if checkpoint is not None else None
     public_key = _checkpoint_key(settings, key) if checkpoint is not None else b""
-    ledger = _open_ledger(settings)
+    ledger = _open_ledger(settings, read_only=True)
     try:
         total = ledger.head()[0]
         with _output.progress("verifying ledger chain", total, enabled=not json) as bar:
@@ -150,7 +150,7 @@ def checkpoint(
 
     settings = state(ctx).settings
     signer = _open_signer(settings)
-    ledger = _open_ledger(settings)
+    ledger = _open_ledger(settings, read_only=False)  # the checkpoint is stored in it
     try:
         with _output.progress("signing checkpoint", None, enabled=not json):
             note = make_checkpoint(ledger, signer, origin)

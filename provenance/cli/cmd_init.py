@@ -40,13 +40,31 @@ def init(
     result = initialise(settings, config_path, organisation, force=force)
     if json:
         _output.emit_json(result)
+    else:
+        _print_result(result)
+        _output.warn(DEV_CA_NOTICE)
+    _warn_layers(result, config_path)
+    if json:
         return
-    _print_result(result)
-    _output.warn(DEV_CA_NOTICE)
     if not result["dev_root_trusted"]:
         _output.warn(
             f"{config_path} does not list {result['keys']['root_cert']} under [trust] anchors: "
             "files signed with the development key will verify as valid_untrusted"
+        )
+
+
+def _warn_layers(result: dict[str, Any], config_path: Path) -> None:
+    """Say which policy layers cannot run here: bypassed by the new config, or blocking."""
+    for layer, why in result["degraded"].items():
+        _output.warn(
+            f"policy layer {layer} cannot run here ({why}); {config_path} bypasses it under "
+            "[policies] degraded, and every manifest and ledger row will say so"
+        )
+    for layer, why in result["blocking"].items():
+        _output.warn(
+            f"policy layer {layer} cannot run here ({why}): generate and sign will refuse "
+            f'until the model is provided or {config_path} lists "{layer}" under '
+            "[policies] degraded"
         )
 
 

@@ -115,17 +115,21 @@ def screen(
     if model and not generator:
         raise typer.BadParameter("--model needs --generator", ctx=ctx)
 
+    from provenance.ledger import Ledger
     from provenance.policyset import PolicySet
 
     settings = state(ctx).settings
-    policies = PolicySet.from_settings(settings)
-    card = _model_card(settings, generator, model) if generator else None
-    items = list(_collect(prompt, prompt_file, images))
-    tally = Tally()
-    with _output.progress("screening", total=len(items), enabled=len(items) > 20) as bar:
-        for item in items:
-            _report(item, _judge(item, policies, generator, model, use, card), tally, json_out)
-            bar.advance()
+    # Screening only reads (the known-works registry lives in the ledger database): opened
+    # read-only, so a missing ledger is reported and never created.
+    with Ledger.from_settings(settings, read_only=True) as ledger:
+        policies = PolicySet.from_settings(settings, ledger)
+        card = _model_card(settings, generator, model) if generator else None
+        items = list(_collect(prompt, prompt_file, images))
+        tally = Tally()
+        with _output.progress("screening", total=len(items), enabled=len(items) > 20) as bar:
+            for item in items:
+                _report(item, _judge(item, policies, generator, model, use, card), tally, json_out)
+                bar.advance()
     raise typer.Exit(tally.exit_code)
 
 

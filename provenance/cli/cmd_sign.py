@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provenance.cli import _output
 from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, PolicyBlocked, ProvenantError
+
+if TYPE_CHECKING:
+    from provenance.importer import ImportResult
 
 
 def register(app: typer.Typer) -> None:
@@ -36,9 +39,21 @@ def sign(
     project: Annotated[str | None, typer.Option(help="Project id (recorded).")] = None,
     license_id: Annotated[str | None, typer.Option("--license", help="Licence id held.")] = None,
     use: Annotated[str | None, typer.Option(help="Declared use.")] = None,
+    accept_invalid_parent: Annotated[
+        bool,
+        typer.Option(
+            "--accept-invalid-parent",
+            help="Sign files whose own C2PA credentials fail validation (the new manifest "
+            "records the failure); refused by default.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
 ) -> None:
-    """Screen, sign (C2PA) and record images generated elsewhere; originals stay untouched."""
+    """Screen, sign (C2PA) and record images generated elsewhere; originals stay untouched.
+
+    A file that already carries C2PA credentials keeps them: it becomes the parent
+    ingredient of the new manifest, whose first action is `c2pa.opened`.
+    """
     from provenance.importer import ImportSpec, sign_external
     from provenance.studio import Studio
 
@@ -52,10 +67,18 @@ def sign(
         Studio(state(ctx).settings) as studio,
         _output.progress("signing", len(images), enabled=not as_json) as bar,
     ):
+        _ = studio.policies  # a policy layer that cannot run stops the command, once
         for source in images:
             # Each file's failure is reported and the batch goes on (a bad file never stops it).
             try:
-                result = sign_external(studio, source, spec, out, in_place=in_place)
+                result = sign_external(
+                    studio,
+                    source,
+                    spec,
+                    out,
+                    in_place=in_place,
+                    accept_invalid_parent=accept_invalid_parent,
+                )
             except PolicyBlocked as exc:
                 codes.append(EXIT_BLOCKED)
                 _report_problem(source, "blocked", exc.diagnostics(), as_json)
@@ -67,9 +90,18 @@ def sign(
                 if as_json:
                     _output.emit_json({"status": "signed", **result.as_dict()})
                 else:
-                    _output.info(f"[green]signed[/] {source} -> {result.path} ({result.asset_id})")
+                    _report_signed(source, result)
             bar.advance(1)
     raise typer.Exit(EXIT_ERROR if EXIT_ERROR in codes else max(codes, default=EXIT_OK))
+
+
+def _report_signed(source: Path, result: ImportResult) -> None:
+    from rich.markup import escape
+
+    _output.info(f"[green]signed[/] {escape(str(source))} -> {result.path} ({result.asset_id})")
+    if result.parent is not None:
+        kept = escape(result.parent.credentials.summary())
+        _output.info(f"  kept its credentials as the parent ingredient: {kept}")
 
 
 def _report_problem(source: Path, status: str, message: str, as_json: bool) -> None:

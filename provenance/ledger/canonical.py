@@ -1,6 +1,7 @@
 """Canonical serialisation of ledger entries, and the row hash that chains them.
 
-Definition (schema `provenant.ledger/1`; changing anything here is a new schema version):
+Definition (schemas `provenant.ledger/1` and `/2`; changing anything here is a new schema
+version):
 
     row_hash = lowercase hex SHA-256( prev_hash as 32 raw bytes || canonical bytes )
 
@@ -26,6 +27,13 @@ Why these rules: both engines return exactly these values (see `coltypes`), so t
 recomputed from a row read back on SQLite or PostgreSQL equals the one computed at append.
 A value whose Python type does not fit its column's kind (only possible when a row was
 edited by hand) is encoded as `"!<type>:<repr>"`, which never equals a well-typed value.
+
+Schema `/2` (migration 0003) adds the columns in `ADDED_IN_2`: the policy layers bypassed
+for an entry (`degraded_layers`) and an ingredient's C2PA manifest and validation state.
+An entry is hashed as `/2`, with every column, when any of those columns holds a value in
+its row or a child row; otherwise as `/1`, without them, so rows written before 0003 keep
+their hashes.  Clearing the new values of a `/2` entry turns it into a different `/1`
+document, so that edit is caught like any other.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ from typing import Any
 
 from provenance.ledger.coltypes import to_utc
 
-SCHEMA = "provenant.ledger/1"
+SCHEMA_1 = "provenant.ledger/1"
+SCHEMA = "provenant.ledger/2"
 GENESIS_HASH = "0" * 64
 
 TEXT, INT, FLOAT, TIME, JSON = "text", "int", "float", "time", "json"
@@ -69,6 +78,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "declared_use": TEXT,
         "declared_license": TEXT,
         "signer_fingerprint": TEXT,
+        "degraded_layers": JSON,
     },
     "refusals": {
         "refusal_id": TEXT,
@@ -87,6 +97,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "declared_use": TEXT,
         "declared_license": TEXT,
         "created_at": TIME,
+        "degraded_layers": JSON,
     },
     "policy_decisions": {
         "decision_id": TEXT,
@@ -124,7 +135,16 @@ COLUMNS: dict[str, dict[str, str]] = {
         "relationship": TEXT,
         "title": TEXT,
         "mime": TEXT,
+        "manifest_label": TEXT,
+        "validation_state": TEXT,
     },
+}
+
+#: Columns that schema `/2` adds to `/1`, per table (hashed only in `/2` entries).
+ADDED_IN_2: dict[str, frozenset[str]] = {
+    "assets": frozenset({"degraded_layers"}),
+    "refusals": frozenset({"degraded_layers"}),
+    "ingredients": frozenset({"manifest_label", "validation_state"}),
 }
 
 #: The parent table of each entry kind, and the child tables hashed with it (in this order).
@@ -183,13 +203,29 @@ _ENCODERS = {
 }
 
 
-def encode_row(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def encode_row(table: str, row: Mapping[str, Any], schema: str = SCHEMA) -> dict[str, Any]:
     """The canonical form of one row: every hashed column of `table`, encoded by kind."""
+    skipped = ADDED_IN_2.get(table, frozenset()) if schema == SCHEMA_1 else frozenset()
     out: dict[str, Any] = {}
     for column, kind in COLUMNS[table].items():
+        if column in skipped:
+            continue
         value = row.get(column)
         out[column] = None if value is None else _ENCODERS[kind](value)
     return out
+
+
+def entry_schema(
+    kind: str, row: Mapping[str, Any], children: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> str:
+    """`/2` when the entry holds a value in a column that `/2` added, else `/1`."""
+    parent, child_tables = ENTRY_TABLES[kind]
+    tables = [(parent, [row]), *((t, children.get(t, ())) for t in child_tables)]
+    for table, rows in tables:
+        added = ADDED_IN_2.get(table, frozenset())
+        if any(r.get(column) is not None for r in rows for column in added):
+            return SCHEMA
+    return SCHEMA_1
 
 
 def canonical_bytes(
@@ -197,10 +233,15 @@ def canonical_bytes(
 ) -> bytes:
     """The bytes hashed for one entry: its row and its child rows, in position order."""
     parent, child_tables = ENTRY_TABLES[kind]
-    document: dict[str, Any] = {"schema": SCHEMA, "kind": kind, "row": encode_row(parent, row)}
+    schema = entry_schema(kind, row, children)
+    document: dict[str, Any] = {
+        "schema": schema,
+        "kind": kind,
+        "row": encode_row(parent, row, schema),
+    }
     for table in child_tables:
         rows = sorted(children.get(table, ()), key=position_key)
-        document[table] = [encode_row(table, child) for child in rows]
+        document[table] = [encode_row(table, child, schema) for child in rows]
     return dumps(document).encode("utf-8")
 
 

@@ -6,8 +6,8 @@ entry's row hash.  Child rows carry a natural primary key, `<owner id>/<position
 every column of every ledger table is covered by a hash.  `ledger_head` is a single row
 that holds the last `seq` and `row_hash`: appends lock it, which serialises writers.
 
-The schema is created by `migrations/versions/0001_ledger.py`; a test checks that these
-models and that migration agree.
+The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003`; a
+test checks that these models and the migrations agree.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class AssetRow(Base):
     declared_use: Mapped[str | None] = mapped_column(SHORT)
     declared_license: Mapped[str | None] = mapped_column(sa.Text)
     signer_fingerprint: Mapped[str | None] = mapped_column(sa.String(128))
+    # Added in 0003: policy layers bypassed by `[policies] degraded` ({layer: why}).
+    degraded_layers: Mapped[dict[str, Any] | None] = mapped_column(LedgerJSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(HASH)
     row_hash: Mapped[str] = mapped_column(HASH)
 
@@ -97,6 +99,7 @@ class RefusalRow(Base):
     declared_use: Mapped[str | None] = mapped_column(SHORT)
     declared_license: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    degraded_layers: Mapped[dict[str, Any] | None] = mapped_column(LedgerJSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(HASH)
     row_hash: Mapped[str] = mapped_column(HASH)
 
@@ -158,6 +161,9 @@ class IngredientRow(Base):
     relationship: Mapped[str] = mapped_column(sa.String(32))
     title: Mapped[str | None] = mapped_column(sa.Text)
     mime: Mapped[str | None] = mapped_column(SHORT)
+    # Added in 0003: the ingredient's own C2PA credentials, when it carried any.
+    manifest_label: Mapped[str | None] = mapped_column(sa.Text, index=True)
+    validation_state: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class SigningKeyRow(Base):

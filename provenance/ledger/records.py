@@ -140,21 +140,30 @@ class IngredientRecord:
     relationship: str
     title: str | None = None
     mime: str | None = None
+    manifest_label: str | None = None
+    validation_state: str | None = None
 
     def __post_init__(self) -> None:
         where = f"ingredient {self.title!r}"
         check_sha256(where, "sha256", self.sha256)
         check_text(where, "relationship", self.relationship, optional=False)
-        check_texts(self, where, ("title", "mime"))
+        check_texts(self, where, ("title", "mime", "manifest_label", "validation_state"))
 
     @classmethod
-    def from_input_image(cls, image: InputImage) -> IngredientRecord:
-        """The ledger form of a `provenance.types.InputImage`."""
+    def from_input_image(
+        cls,
+        image: InputImage,
+        manifest_label: str | None = None,
+        validation_state: str | None = None,
+    ) -> IngredientRecord:
+        """The ledger form of a `provenance.types.InputImage` (and its credentials, if any)."""
         return cls(
             sha256=image.sha256,
             relationship=image.relationship,
             title=image.title,
             mime=image.format,
+            manifest_label=manifest_label,
+            validation_state=validation_state,
         )
 
 
@@ -164,7 +173,9 @@ class AssetRecord:
 
     `path` is the output's final absolute path (`AssetStore.commit` fills it in);
     `prompt` is None when only `prompt_hash` (a salted hash) is kept.  `model_name`
-    defaults to the model card's `name`.
+    defaults to the model card's `name`.  `degraded_layers` maps each policy layer that was
+    bypassed by `[policies] degraded` to why it could not run (None: a row from before
+    bypasses were recorded).
     """
 
     asset_id: str
@@ -190,6 +201,7 @@ class AssetRecord:
     decisions: Sequence[DecisionRecord] = ()
     attributions: Sequence[AttributionRecord] = ()
     ingredients: Sequence[IngredientRecord] = ()
+    degraded_layers: Mapping[str, str] | None = None
     created_at: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:
@@ -242,6 +254,7 @@ class RefusalRecord:
     use: str | None = None
     license: str | None = None
     decisions: Sequence[DecisionRecord] = ()
+    degraded_layers: Mapping[str, str] | None = None
     created_at: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:
@@ -266,8 +279,13 @@ class RefusalRecord:
 
 
 def _normalise_common(record: AssetRecord | RefusalRecord, where: str) -> None:
-    """Decisions to a tuple and `created_at` to aware UTC (naive values are taken as UTC)."""
+    """Decisions to a tuple, `degraded_layers` to plain text, `created_at` to aware UTC."""
     set_field(record, "decisions", typed_items(where, record.decisions, DecisionRecord))
+    if record.degraded_layers is not None:
+        layers = plain_json(where, "degraded_layers", record.degraded_layers)
+        if not all(isinstance(v, str) for v in layers.values()):
+            raise fail(where, "degraded_layers must map layer names to text")
+        set_field(record, "degraded_layers", layers)
     if not isinstance(record.created_at, datetime):
         raise fail(where, f"created_at must be a datetime, got {record.created_at!r}")
     set_field(record, "created_at", to_utc(record.created_at))

@@ -59,10 +59,23 @@ class Ledger:
     # -- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_url(cls, url: str, *, busy_timeout_ms: int = 30_000, pool_size: int = 5) -> Ledger:
-        """Open the ledger at a SQLAlchemy URL (`sqlite:///path`, `postgresql://...`)."""
+    def from_url(
+        cls,
+        url: str,
+        *,
+        busy_timeout_ms: int = 30_000,
+        pool_size: int = 5,
+        read_only: bool = False,
+    ) -> Ledger:
+        """Open the ledger at a SQLAlchemy URL (`sqlite:///path`, `postgresql://...`).
+
+        `read_only` is for commands that only look (verify, audit, screen): nothing can be
+        written, and a missing SQLite file is a `LedgerMissingError`, never a new file.
+        """
         try:
-            engine = create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+            engine = create_engine(
+                url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size, read_only=read_only
+            )
         except OSError as exc:
             raise LedgerError(
                 f"cannot open ledger database {redact(url)}: {exc.strerror or exc}"
@@ -75,12 +88,13 @@ class Ledger:
         return cls.from_url(f"sqlite:///{Path(path).expanduser().absolute()}")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Ledger:
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> Ledger:
         """The ledger the settings name (`database_url`, `[ledger]` tuning)."""
         return cls.from_url(
             settings.database_url,
             busy_timeout_ms=settings.ledger.busy_timeout_ms,
             pool_size=settings.ledger.pool_size,
+            read_only=read_only,
         )
 
     @property

@@ -30,7 +30,7 @@ class LedgerLookup:
         if self._ledger is None:
             from provenance.ledger import Ledger
 
-            ledger = Ledger.from_settings(self._settings)
+            ledger = Ledger.from_settings(self._settings, read_only=True)
             ledger.require_current()
             self._ledger = ledger
         return self._ledger

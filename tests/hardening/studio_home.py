@@ -56,8 +56,22 @@ def make_home(
     if gan_model is not None:
         model = json.dumps(str(gan_model))
         text += f'\n[generators]\ndefault = "gan"\n[generators.gan]\nmodel = {model}\n'
-    config.write_text(_top_level_first(config.read_text(), text))
+    existing = config.read_text()
+    if "[policies]" in text:  # ours replaces the one `init` wrote (TOML defines a table once)
+        existing = _without_table(existing, "policies")
+    config.write_text(_top_level_first(existing, text))
     return home
+
+
+def _without_table(text: str, name: str) -> str:
+    """`text` without the `[name]` table (its header up to the next table header)."""
+    out, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            skipping = line.strip() == f"[{name}]"
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _top_level_first(existing: str, added: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,25 @@ def ledger(database_url: str) -> Iterator[Ledger]:
         opened.close()
 
 
+#: Values of the columns that ledger schema `/2` added (bypassed layers, parent credentials).
+DEGRADED = {"known_works.clip": "no CLIP checkpoint configured (set [clip] checkpoint)"}
+
+
 def populate_mixed(ledger: Ledger) -> Ledger:
-    """Six entries, assets and refusals interleaved (seq 1..6); request 3 has two images."""
+    """Six entries, assets and refusals interleaved (seq 1..6); request 3 has two images.
+
+    The second asset and the first refusal are schema `/2` entries: they carry bypassed
+    policy layers, and the asset's ingredient carries a parent manifest and its state.
+    """
     ledger.append_asset(sample_asset(1))
-    ledger.append_refusal(sample_refusal(1))
-    ledger.append_asset(sample_asset(2))
+    ledger.append_refusal(sample_refusal(1, degraded_layers=DEGRADED))
+    parent = replace(
+        sample_asset(2).ingredients[0],
+        relationship="parentOf",
+        manifest_label="urn:c2pa:7f1b2c3d-0000-4000-8000-000000000002",
+        validation_state="Valid",
+    )
+    ledger.append_asset(sample_asset(2, degraded_layers=DEGRADED, ingredients=(parent,)))
     ledger.append_asset(sample_asset(3))
     ledger.append_asset(
         sample_asset(3, asset_id="ast-000003-b", image_index=1, decisions=(), attributions=())

@@ -50,7 +50,7 @@ def _tampered(column: sa.Column[Any], old: Any) -> Any:
     if isinstance(column.type, UTCDateTime):
         return old + timedelta(seconds=1)
     if isinstance(column.type, LedgerJSON):
-        return {**old, "tampered": True}
+        return {**(old or {}), "tampered": True}
     if isinstance(column.type, sa.Double):
         return (old or 0.0) + 0.125
     if isinstance(column.type, sa.Integer):  # BigInteger too
@@ -245,3 +245,29 @@ def _insert_forged(
                 .insert()
                 .values(**child)
             )
+
+
+def test_clearing_every_schema_2_value_of_an_entry_is_detected(
+    shared_mixed_ledger: Ledger, shared_raw: RawSQL
+) -> None:
+    """Without its `/2` values an entry hashes as a `/1` document: not the one it carries."""
+    ledger = shared_mixed_ledger
+    edits = [
+        (assets, "ast-000002", "degraded_layers"),
+        (ingredients, "ast-000002/0", "manifest_label"),
+        (ingredients, "ast-000002/0", "validation_state"),
+    ]
+    kept = [
+        (table, key, column, _get(shared_raw, table, key, column)) for table, key, column in edits
+    ]
+    assert all(value is not None for *_, value in kept)
+    for table, key, column, _ in kept:
+        _set(shared_raw, table, key, column, None)
+    try:
+        report = ledger.verify_chain()
+    finally:
+        for table, key, column, value in kept:
+            _set(shared_raw, table, key, column, value)
+    assert not report.ok and report.first_bad is not None
+    assert (report.first_bad.seq, report.first_bad.reason) == (3, MISMATCH)
+    assert ledger.verify_chain().ok

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from provenance.config import Settings
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK
+from provenance.ledger import Ledger
 
 
 def test_batch_then_verify_through_the_console_script(
@@ -60,6 +62,12 @@ def test_demo_runs_end_to_end(script, cli, json_lines, tmp_path) -> None:
     assert blocked == expected and report["summary"]["blocked"] == len(expected)
     assert report["summary"]["failed"] == 0
     assert report["chain_ok"] is True
+    # No package ships CLIP weights: the demo bypasses that layer by name, and says so.
+    assert "known_works.clip" in report["degraded"]
+    assert "policy layer known_works.clip is BYPASSED" in result.stderr
+    with Ledger.from_settings(Settings.load(home=report["home"], env={}), read_only=True) as led:
+        for entry in led.iter_entries():
+            assert "known_works.clip" in (entry.record.degraded_layers or {}), entry.id
 
     # Its ledger and outputs stand on their own: verify them again from the outside.
     verify = cli("--home", report["home"], "verify", "--json", "-r", report["outputs"])

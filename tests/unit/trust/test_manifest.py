@@ -175,3 +175,42 @@ def test_ai_source_types_are_recognised_by_their_iptc_term() -> None:
     )
     assert not is_ai_source_type("http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture")
     assert not is_ai_source_type(None) and not is_ai_source_type("")
+
+
+def test_edits_open_the_parent_and_never_claim_creation(th, tmp_path: Path) -> None:
+    from provenance.manifest import EditStep
+    from provenance.parent import ParentCredentials
+
+    parent = th.input_image(tmp_path, "theirs.png", "parentOf")
+    style = th.input_image(tmp_path, "style.png", "inputTo", seed=2)
+    credentials = ParentCredentials("urn:c2pa:parent", "Valid", ("signingCredential.untrusted",))
+    edit = EditStep("c2pa.edited.metadata", "screened and signed", extra={"reason": "import"})
+    manifest = build_import_manifest(
+        th.spec(ingredients=[parent, style], edits=[edit], parent=credentials)
+    )
+    opened, edited = _actions(manifest)
+    assert opened == {
+        "action": "c2pa.opened",
+        "softwareAgent": {"name": "provenant", "version": __version__},
+        "parameters": {"ingredientIds": ["ingredient-0"]},
+    }
+    assert edited["action"] == "c2pa.edited.metadata" and "digitalSourceType" not in edited
+    assert edited["parameters"] == {"ingredientIds": ["ingredient-1"]}
+    assert edited["reason"] == "import" and edited["description"] == "screened and signed"
+    generation = _assertion(manifest, GENERATION_LABEL)
+    assert generation["origin"] == "imported"
+    assert generation["parent"]["manifest_label"] == "urn:c2pa:parent"
+    assert generation["parent"]["failures"] == ["signingCredential.untrusted"]
+    with pytest.raises(BadInputError, match="edits need a parentOf ingredient"):
+        build_manifest(th.spec(ingredients=[style], edits=[edit]))
+
+
+def test_the_policy_assertion_lists_bypassed_layers(th) -> None:
+    assert _assertion(build_manifest(th.spec()), POLICY_LABEL)["degraded"] == []
+    why = "needs a CLIP checkpoint: no CLIP checkpoint configured"
+    degraded = {"output_safety.nsfw": "needs the Open-NSFW model", "known_works.clip": why}
+    data = _assertion(build_manifest(th.spec(degraded=degraded)), POLICY_LABEL)
+    assert data["degraded"] == [
+        {"layer": "known_works.clip", "reason": why},
+        {"layer": "output_safety.nsfw", "reason": "needs the Open-NSFW model"},
+    ]
