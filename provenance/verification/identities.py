@@ -72,9 +72,9 @@ def read_identities(
     manifest = manifests.get(label) if isinstance(manifests, dict) else None
     if not isinstance(label, str) or not isinstance(manifest, dict):
         return ()
-    results = (store.get("validation_results") or {}).get("activeManifest") or {}
+    results = _dict(_dict(store.get("validation_results")).get("activeManifest"))
     out = []
-    for assertion in manifest.get("assertions") or []:
+    for assertion in _list(manifest.get("assertions")):
         if not isinstance(assertion, dict) or not is_identity_label(str(assertion.get("label"))):
             continue
         identity = _identity(str(assertion["label"]), assertion.get("data"), results)
@@ -85,11 +85,11 @@ def read_identities(
 
 
 def _identity(label: str, data: Any, results: Mapping[str, Any]) -> IdentityReport:
-    data = data if isinstance(data, dict) else {}
-    payload = data.get("signer_payload") if isinstance(data.get("signer_payload"), dict) else {}
+    data = _dict(data)  # the signer wrote it: any shape is read without failing
+    payload = _dict(data.get("signer_payload"))
     referenced = tuple(
         str(ref.get("url", "")).removeprefix("self#jumbf=").removeprefix("c2pa.assertions/")
-        for ref in payload.get("referenced_assertions") or []
+        for ref in _list(payload.get("referenced_assertions"))
         if isinstance(ref, dict)
     )
     validation = _validation_for(results, f"/c2pa.assertions/{label}")
@@ -105,12 +105,19 @@ def _identity(label: str, data: Any, results: Mapping[str, Any]) -> IdentityRepo
     )
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _validation_for(results: Mapping[str, Any], url_suffix: str) -> Validation:
     def pick(kind: str) -> tuple[ValidationCode, ...]:
-        entries = results.get(kind) if isinstance(results, dict) else None
         return tuple(
             ValidationCode(str(e.get("code", "")), str(e.get("explanation", "")), str(e["url"]))
-            for e in entries or []
+            for e in _list(results.get(kind))
             if isinstance(e, dict) and str(e.get("url", "")).endswith(url_suffix)
         )
 

@@ -234,3 +234,14 @@ def test_anchors_decide_only_after_c2pa_validated_the_signature(pki: dict[str, I
     report = apply_identities(_report(store, State.VALID_UNTRUSTED), (identity,))
     assert report.state is State.VALID_UNTRUSTED and report.signer_trust == "trusted"
     assert report.reason.startswith("claim signer unknown signer is trusted")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, 7, "text", [], {"signer_payload": 3}, {"signer_payload": {"referenced_assertions": 9}}],
+)
+def test_identity_data_of_any_shape_is_read_without_failing(data: Any) -> None:
+    store = _store([("failure", "cawg.x509.credential.untrusted", ID)])
+    store["manifests"]["urn:c2pa:test"]["assertions"][0]["data"] = data
+    (identity,) = read_identities(store, _never)
+    assert identity.trust == "untrusted" and identity.referenced_assertions == ()
