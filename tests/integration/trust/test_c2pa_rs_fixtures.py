@@ -9,13 +9,12 @@ inside the manifest are trusted differently, and the report must keep them apart
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
-import sys
+import runpy
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,18 +32,9 @@ EXTRA = os.environ.get("PROVENANT_TEST_C2PA_RS_FIXTURES", "")
 runner = CliRunner()
 
 
-def _raw_reader() -> ModuleType:
-    name = "provenant_c2pa_rs_raw_reader"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "raw_reader.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-raw = _raw_reader()
+#: The baseline's helpers (raw_outcome, raw_settings, ...), shared with the script that
+#: writes expected.json; tests/fixtures is no package, so the file is run, not imported.
+raw = SimpleNamespace(**runpy.run_path(str(FIXTURES / "raw_reader.py")))
 EXPECTED: dict[str, dict[str, Any]] = json.loads((FIXTURES / "expected.json").read_text())
 VENDORED = raw.fixtures(FIXTURES)
 EXTRA_FILES = [p for p in (raw.fixtures(Path(EXTRA)) if EXTRA else []) if p.name not in EXPECTED]
