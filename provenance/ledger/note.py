@@ -96,7 +96,7 @@ class NoteKey:
             public_key = _verifier_public_key(material)
         except (binascii.Error, ValueError, IndexError):
             raise BadInputError(f"malformed verifier key {vkey!r}") from None
-        if not _valid_name(name) or len(wanted) != 4:
+        if not _valid_name(name) or len(key_hash) != 8 or len(wanted) != 4:
             raise BadInputError(f"malformed verifier key {vkey!r}")
         key = cls.from_public_key(name, public_key)
         if key.key_id != wanted:
