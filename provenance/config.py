@@ -86,6 +86,8 @@ class TrustSettings(_Strict):
 
     anchors: list[Path] = Field(default_factory=list)
     allowed_certificates: list[Path] = Field(default_factory=list)
+    #: Roots for CAWG identity credentials (`cawg.identity`), apart from claim signers'.
+    cawg_anchors: list[Path] = Field(default_factory=list)
     fetch_remote_manifests: bool = False
     ocsp_fetch: bool = False
 
@@ -257,6 +259,7 @@ class Settings(_Strict):
             update={
                 "anchors": [fix(p) for p in self.trust.anchors],
                 "allowed_certificates": [fix(p) for p in self.trust.allowed_certificates],
+                "cawg_anchors": [fix(p) for p in self.trust.cawg_anchors],
             }
         )
         clip = self.clip.model_copy(

@@ -42,6 +42,9 @@ passphrase_env = "PROVENANT_KEY_PASSPHRASE"
 [trust]
 # Roots whose credentials `provenant verify` trusts (add more with --trust-anchors).
 anchors = [{root}]
+# Roots for CAWG identity credentials (`cawg.identity` assertions naming a person or
+# organisation), kept apart from the claim signers' above (add more with --cawg-trust-anchors).
+cawg_anchors = []
 fetch_remote_manifests = false
 ocsp_fetch = false
 

@@ -41,6 +41,9 @@ C2PA_TRUST_CONFIG = "\n".join(
     [*SIGNING_EKUS, EKU_TIME_STAMPING, EKU_OCSP_SIGNING],
 )
 
+#: The EKUs CAWG recognises for X.509 identity credentials (`cawg_trust.trust_config`).
+CAWG_TRUST_CONFIG = "\n".join([EKU_EMAIL_PROTECTION, EKU_DOCUMENT_SIGNING])
+
 #: Organisation named in development certificates unless `--organisation` says otherwise.
 DEFAULT_ORGANISATION = "Provenant Studio (development)"
 
@@ -95,18 +98,21 @@ def verification_settings(
     *,
     fetch_remote_manifests: bool = False,
     ocsp_fetch: bool = False,
+    cawg_anchors_pem: str = "",
 ) -> dict[str, Any]:
     """c2pa settings for reading: our anchors and EKUs; network fetches only when asked for.
 
     Air-gapped studios verify offline, so remote manifests and OCSP stay off unless the
-    `[trust]` settings turn them on.
+    `[trust]` settings turn them on.  CAWG identity credentials have anchors of their own
+    (`cawg_trust`), apart from the claim signers' (c2pa 0.91.3 does not apply them while
+    reading yet: see `verification.cawg_chain`).
     """
     trust: dict[str, Any] = {"trust_config": C2PA_TRUST_CONFIG}
     if anchors_pem:
         trust["user_anchors"] = anchors_pem
     if allowed_pem:
         trust["allowed_list"] = allowed_pem
-    return {
+    settings: dict[str, Any] = {
         "trust": trust,
         "verify": {
             "verify_trust": True,
@@ -114,3 +120,10 @@ def verification_settings(
             "ocsp_fetch": ocsp_fetch,
         },
     }
+    if cawg_anchors_pem:
+        settings["cawg_trust"] = {
+            "verify_trust_list": True,
+            "user_anchors": cawg_anchors_pem,
+            "trust_config": CAWG_TRUST_CONFIG,
+        }
+    return settings

@@ -43,6 +43,7 @@ from provenance.verification.report import (
 
 if TYPE_CHECKING:
     import c2pa
+    from cryptography import x509
 
     from provenance.config import Settings
 
@@ -88,21 +89,27 @@ class Verifier:
         ledger_check: LedgerCheck | None = None,
         *,
         details: bool = False,
+        extra_cawg_anchors: Sequence[Path] = (),
     ) -> None:
         """Read the anchors now, so a missing anchor file is one clear error up front.
 
         `details` adds the manifest store, c2pa's detailed JSON and the certificate chain
-        to every report (`--tree`, `--certs`, `--detailed`).
+        to every report (`--tree`, `--certs`, `--detailed`).  `extra_cawg_anchors` add to
+        `[trust] cawg_anchors`: roots for CAWG identity credentials, not for claim signers.
         """
         anchors = [*settings.trust.anchors, *extra_anchors]
         allowed = list(settings.trust.allowed_certificates)
         allowed_pem = read_pem_bundle(allowed, "allowed certificate")
+        cawg = [*settings.trust.cawg_anchors, *extra_cawg_anchors]
+        cawg_pem = read_pem_bundle(cawg, "CAWG trust anchor")
         self._c2pa_settings = verification_settings(
             read_pem_bundle(anchors, "trust anchor"),
             allowed_pem,
             fetch_remote_manifests=settings.trust.fetch_remote_manifests,
             ocsp_fetch=settings.trust.ocsp_fetch,
+            cawg_anchors_pem=cawg_pem,
         )
+        self._cawg_anchors = _certificates(cawg_pem)
         self._allowed = _fingerprints(allowed_pem)
         self._ledger_check = ledger_check
         self._details = details
@@ -188,6 +195,7 @@ class Verifier:
                 self._c2pa_context(),
                 allowed_fingerprints=self._allowed,
                 details=self._details,
+                cawg_anchors=self._cawg_anchors,
             )
         except ProvenantError as exc:
             return VerificationReport(path, State.UNREADABLE, exc.diagnostics()), None
@@ -243,6 +251,15 @@ def _fingerprints(pem: str) -> frozenset[str]:
     return frozenset(
         certificate_fingerprint(c) for c in x509.load_pem_x509_certificates(pem.encode())
     )
+
+
+def _certificates(pem: str) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM bundle (already checked by `read_pem_bundle`)."""
+    if not pem:
+        return ()
+    from cryptography import x509
+
+    return tuple(x509.load_pem_x509_certificates(pem.encode()))
 
 
 def expand_paths(paths: Iterable[str | Path], recursive: bool) -> list[Path]:

@@ -207,13 +207,27 @@ def export(
     work: WorkOption = None,
     verdict: VerdictOption = None,
     kind: KindOption = None,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Machine output: entries as JSON Lines on stdout, or with --out one JSON "
+            "summary (file, format, count).",
+        ),
+    ] = False,
 ) -> None:
-    """Export matching entries as CSV or JSON Lines, streamed (any ledger size)."""
+    """Export matching entries as CSV or JSON Lines, streamed (any ledger size).
+
+    With `--json` and no `--out`, the entries themselves are the machine output, so they
+    are JSON Lines (`--format csv` is refused); with `--out`, stdout carries one summary.
+    """
     from provenance.audit.export import FORMATS, check_writable, replaced_atomically, write_entries
     from provenance.audit.query import count_entries, iter_entries
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if json and out is None and fmt != "jsonl":
+        raise UsageError("--json writes the entries as JSON Lines; use --out FILE for csv")
     audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind)
     if out is not None:
         check_writable(out)
@@ -226,7 +240,9 @@ def export(
             else:
                 with replaced_atomically(out) as fh:
                     count = write_entries(entries, fmt, fh, bar.advance)
-    if out is not None:
+    if out is not None and json:
+        _output.emit_json({"out": str(out), "format": fmt, "entries": count})
+    elif out is not None:
         say(f"{count} entries written to {out} ({fmt})")
 
 

@@ -36,6 +36,14 @@ def verify(
         list[Path] | None,
         typer.Option("--trust-anchors", help="Extra trusted root certificates (PEM); repeatable."),
     ] = None,
+    cawg_trust_anchors: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--cawg-trust-anchors",
+            help="Extra roots for CAWG identity credentials (PEM), apart from signers'; "
+            "repeatable.",
+        ),
+    ] = None,
     json: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
@@ -81,7 +89,13 @@ def verify(
     if not files:
         raise BadInputError("no images to verify in " + ", ".join(str(p) for p in paths))
     ledger_check = None if no_ledger else default_ledger_check(settings)
-    verifier = Verifier(settings, trust_anchors or (), ledger_check, details=bool(views))
+    verifier = Verifier(
+        settings,
+        trust_anchors or (),
+        ledger_check,
+        details=bool(views),
+        extra_cawg_anchors=cawg_trust_anchors or (),
+    )
     count = workers or default_workers(len(files))
     reports = _run(verifier.verify_many(files, workers=count), len(files), json)
     if not json:

@@ -12,127 +12,59 @@ Note text::
     \\n
     — <key name> <base64(4-byte key ID || signature)>\\n
 
-Signature types (c2sp.org/signed-note):
-
-* `0x02` ECDSA, as github.com/transparency-dev/witness implements it — used for the
-  studio's es256 (P-256) key: the signature is ASN.1 DER ECDSA over SHA-256 of the note
-  text, and the key ID is the first 4 bytes of SHA-256 of the DER SubjectPublicKeyInfo.
-* `0x01` Ed25519 — for an ed25519 signer: the key ID is the first 4 bytes of
-  SHA-256(key name || 0x0A || 0x01 || 32-byte public key).
-
-The key name is the origin.  `verifier_key` gives the `name+keyid+base64` form that Go's
-`sumdb/note` tooling reads.
+The note itself (splitting, keys, key IDs, signature lines) is `ledger.note`: ECDSA (0x02)
+for the studio's es256 key, Ed25519 (0x01) for an ed25519 signer.  The key name is the
+origin; `NoteKey.verifier_key` gives the `name+keyid+base64` form Go's `sumdb/note` reads.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from provenance.errors import BadInputError, ChainBrokenError, LedgerError, SigningError
 from provenance.ledger import _read, models
 from provenance.ledger.merkle import merkle_root
+from provenance.ledger.note import (
+    EM_DASH,
+    SIG_ECDSA,
+    SIG_ED25519,
+    NoteKey,
+    NoteSignature,
+    PublicKey,
+    b64decode,
+    load_public_key,
+    signature_line,
+    signed_note,
+    split_note,
+)
 from provenance.ledger.repository import Ledger
 from provenance.protocols import SignerPlugin
 
-SIG_ED25519 = 0x01
-SIG_ECDSA = 0x02
-EM_DASH = "\u2014"
+__all__ = [  # the note names are re-exported: callers read checkpoints through this module
+    "EM_DASH",
+    "SIG_ECDSA",
+    "SIG_ED25519",
+    "Checkpoint",
+    "CheckpointReport",
+    "NoteKey",
+    "NoteSignature",
+    "load_public_key",
+    "make_checkpoint",
+    "parse_note",
+    "verify_checkpoint",
+]
+
+#: The origins Provenant writes: usable as note key names (no spaces, no '+').  Reading
+#: accepts any non-empty origin, as the checkpoint spec tells clients to.
 _ORIGIN = re.compile(r"^[^\s+\x00-\x1f]+$")
 _SIZE = re.compile(r"^(0|[1-9][0-9]{0,18})$")
-
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-
-
-@dataclass(frozen=True)
-class NoteKey:
-    """A public key as a signed-note verifier sees it: name, signature type, key ID."""
-
-    name: str
-    sig_type: int
-    public_key: PublicKey
-    key_id: bytes
-
-    @classmethod
-    def from_public_key(cls, name: str, public_key: PublicKey) -> NoteKey:
-        """Derive the signature type and key ID for `public_key` under `name`."""
-        if isinstance(public_key, ed25519.Ed25519PublicKey):
-            raw = public_key.public_bytes(
-                serialization.Encoding.Raw, serialization.PublicFormat.Raw
-            )
-            digest = hashlib.sha256(name.encode() + b"\n" + bytes([SIG_ED25519]) + raw).digest()
-            return cls(name, SIG_ED25519, public_key, digest[:4])
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
-            if not isinstance(public_key.curve, ec.SECP256R1):
-                raise SigningError(
-                    f"checkpoint keys on curve {public_key.curve.name} are not supported; "
-                    "use P-256 (es256) or Ed25519"
-                )
-            return cls(name, SIG_ECDSA, public_key, hashlib.sha256(_spki(public_key)).digest()[:4])
-        raise SigningError(
-            f"a {type(public_key).__name__} cannot sign checkpoints; use P-256 or Ed25519"
-        )
-
-    def verify(self, message: bytes, signature: bytes) -> bool:
-        """Whether `signature` (as carried in the note) is valid over `message`."""
-        try:
-            if isinstance(self.public_key, ed25519.Ed25519PublicKey):
-                self.public_key.verify(signature, message)
-            else:
-                self.public_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    def verifier_key(self) -> str:
-        """`<name>+<hex key ID>+<base64(type || public key)>`, as Go's note package reads it."""
-        if isinstance(self.public_key, ed25519.Ed25519PublicKey):
-            material = self.public_key.public_bytes(
-                serialization.Encoding.Raw, serialization.PublicFormat.Raw
-            )
-        else:
-            material = _spki(self.public_key)
-        encoded = base64.b64encode(bytes([self.sig_type]) + material).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
-
-
-def _spki(public_key: ec.EllipticCurvePublicKey) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def load_public_key(source: bytes | str | PublicKey | x509.Certificate) -> PublicKey:
-    """A public key from a PEM certificate (first of a chain), a PEM public key, or objects."""
-    if isinstance(source, x509.Certificate):
-        source = source.public_key()  # type: ignore[assignment]
-    if isinstance(source, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
-        return source
-    data = source.encode() if isinstance(source, str) else source
-    if not isinstance(data, bytes):
-        raise SigningError(f"cannot read a public key from a {type(source).__name__}")
-    try:
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            key: Any = x509.load_pem_x509_certificates(data)[0].public_key()
-        else:
-            key = serialization.load_pem_public_key(data)
-    except ValueError as exc:
-        raise SigningError(f"not a PEM certificate or public key ({exc})") from exc
-    if not isinstance(key, (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)):
-        raise SigningError(f"a {type(key).__name__} cannot verify checkpoints; need P-256/Ed25519")
-    return key
 
 
 @dataclass(frozen=True)
@@ -152,53 +84,24 @@ class Checkpoint:
         )
 
 
-@dataclass(frozen=True)
-class NoteSignature:
-    """One signature line of a note."""
-
-    name: str
-    key_id: bytes
-    signature: bytes
-
-
 def parse_note(text: str) -> tuple[Checkpoint, list[NoteSignature]]:
     """Split and check a checkpoint note; `BadInputError` says what is malformed."""
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
-        raise BadInputError("checkpoint: contains control characters")
-    body, sep, signatures = text.rpartition("\n\n")
-    if not sep or not signatures.endswith("\n"):
-        raise BadInputError("checkpoint: no blank line followed by signature lines")
-    lines = (body + "\n").split("\n")[:-1]
+    body, signatures = split_note(text, "checkpoint")
+    lines = body.split("\n")[:-1]
     if len(lines) < 3:
         raise BadInputError("checkpoint: body must have origin, tree size and root hash lines")
     origin, size, root = lines[0], lines[1], lines[2]
-    if not _ORIGIN.match(origin):
+    if not origin:  # any other origin is read as it is (c2sp.org/tlog-checkpoint)
         raise BadInputError(f"checkpoint: bad origin line {origin!r}")
     if not _SIZE.match(size):
         raise BadInputError(f"checkpoint: bad tree size {size!r}")
-    root_hash = _b64(root, "root hash")
+    root_hash = b64decode(root, "checkpoint: root hash")
     if len(root_hash) != 32:
         raise BadInputError("checkpoint: root hash is not 32 bytes")
+    if "" in lines[3:]:
+        raise BadInputError("checkpoint: empty extension line")
     checkpoint = Checkpoint(origin, int(size), root_hash, tuple(lines[3:]))
-    return checkpoint, list(_signature_lines(signatures))
-
-
-def _signature_lines(block: str) -> Iterator[NoteSignature]:
-    for line in block[:-1].split("\n"):
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != EM_DASH or not parts[1]:
-            raise BadInputError(f"checkpoint: bad signature line {line!r}")
-        raw = _b64(parts[2], "signature")
-        if len(raw) < 5:
-            raise BadInputError("checkpoint: signature too short")
-        yield NoteSignature(parts[1], raw[:4], raw[4:])
-
-
-def _b64(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadInputError(f"checkpoint: {what} is not base64") from None
+    return checkpoint, signatures
 
 
 def ledger_root(ledger: Ledger, tree_size: int) -> tuple[int, bytes]:
@@ -258,8 +161,7 @@ def _sign(checkpoint: Checkpoint, signer: SignerPlugin) -> str:
         )
     if not key.verify(message, signature):
         raise SigningError("the signer's signature does not verify with its own certificate")
-    line = base64.b64encode(key.key_id + signature).decode()
-    return f"{checkpoint.body()}\n{EM_DASH} {key.name} {line}\n"
+    return signed_note(checkpoint.body(), [signature_line(key, signature)])
 
 
 def _store(ledger: Ledger, checkpoint: Checkpoint, note: str) -> None:

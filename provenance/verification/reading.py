@@ -16,7 +16,7 @@ import io
 import json
 import struct
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from provenance.manifest import (
 )
 from provenance.trust import TRUSTED_STATE
 from provenance.verification.certchain import ChainUnavailable, certificate_chain
+from provenance.verification.identities import apply_identities, read_identities
 from provenance.verification.report import (
     IngredientReport,
     SignerInfo,
@@ -59,6 +60,7 @@ def read_credentials(
     *,
     allowed_fingerprints: frozenset[str] = frozenset(),
     details: bool = False,
+    cawg_anchors: Sequence[x509.Certificate] = (),
 ) -> VerificationReport:
     """Validate the C2PA credentials in `data` (the bytes of `path`).
 
@@ -73,11 +75,13 @@ def read_credentials(
         with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
             store = json.loads(reader.json())
             detailed = json.loads(reader.detailed_json()) if details else None
+            identities = read_identities(store, reader.detailed_json, cawg_anchors)
     except c2pa.C2paError as exc:
         return VerificationReport(path, _error_state(exc), _error_reason(exc), mime=mime)
     chain = _signing_chain(data, mime, store.get("active_manifest"))
     report = _report_from_store(path, mime, store, chain)
     report = _apply_allowed_list(report, chain, allowed_fingerprints)
+    report = apply_identities(report, identities)
     if details:
         report = _with_details(report, store, detailed, chain)
     return report

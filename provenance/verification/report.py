@@ -132,6 +132,38 @@ class IngredientReport:
 
 
 @dataclass(frozen=True)
+class IdentityReport:
+    """A CAWG identity assertion of the active manifest: a named actor apart from the signer.
+
+    `trust` is the identity credential's own verdict: `trusted`, `untrusted`, `invalid`
+    (its signature or binding failed) or `unverified` (c2pa reported nothing either way);
+    `trusted_by` says who decided a `trusted` (c2pa, or a configured CAWG anchor).
+    """
+
+    label: str
+    sig_type: str
+    trust: str
+    subject: str = ""
+    trusted_by: str | None = None
+    referenced_assertions: tuple[str, ...] = ()
+    validation: Validation = field(default_factory=Validation)
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "label": self.label,
+            "sig_type": self.sig_type,
+            "trust": self.trust,
+            "subject": self.subject,
+            "trusted_by": self.trusted_by,
+            "referenced_assertions": list(self.referenced_assertions),
+            "validation": self.validation.as_dict(),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
 class VerificationReport:
     """Everything `verify` learnt about one file; `ok` only for trusted (and ledger-matching)."""
 
@@ -156,6 +188,9 @@ class VerificationReport:
     ingredients: tuple[IngredientReport, ...] = ()
     ledger: LedgerMatch | None = None
     ledger_error: str | None = None
+    #: The claim signer's own trust (`trusted`, `untrusted`, `invalid`), apart from identities.
+    signer_trust: str | None = None
+    identities: tuple[IdentityReport, ...] = ()
     #: Filled only when details were asked for (`--tree`, `--certs`, `--detailed`).
     certificate_chain: tuple[dict[str, Any], ...] = ()
     manifest_store: dict[str, Any] | None = None
@@ -207,6 +242,8 @@ class VerificationReport:
             "manifest_label": self.manifest_label,
             "title": self.title,
             "signer": self.signer.as_dict() if self.signer else None,
+            "signer_trust": self.signer_trust,
+            "identities": [i.as_dict() for i in self.identities],
             "claim_generator": self.claim_generator,
             "actions": list(self.actions),
             "digital_source_type": self.digital_source_type,

@@ -89,13 +89,38 @@ def render_tree(report: VerificationReport, console: Console) -> None:
     store = report.manifest_store or {}
     manifests: Mapping[str, Any] = store.get("manifests") or {}
     if report.manifest_label and report.manifest_label in manifests:
-        _add_manifest(root, report.manifest_label, manifests, depth=0)
+        node = _add_manifest(root, report.manifest_label, manifests, depth=0)
+        _add_trust(node, report)
     else:
         root.add(escape(report.reason))
     console.print(root)
 
 
-def _add_manifest(parent: Tree, label: str, manifests: Mapping[str, Any], depth: int) -> None:
+_TRUST_STYLE = {"trusted": "green", "untrusted": "yellow", "invalid": "bold red"}
+
+
+def _add_trust(node: Tree, report: VerificationReport) -> None:
+    """The claim signer's trust and each CAWG identity's, apart (a trusted signer may
+    carry an untrusted identity, and the other way round)."""
+    if report.signer_trust:
+        style = _TRUST_STYLE.get(report.signer_trust, "white")
+        node.add(f"claim signer: [{style}]{report.signer_trust}[/]")
+    if not report.identities:
+        return
+    branch = node.add("identities")
+    for identity in report.identities:
+        style = _TRUST_STYLE.get(identity.trust, "white")
+        subject = escape(identity.subject or "(unnamed)")
+        child = branch.add(f"{escape(identity.label)}: [{style}]{identity.trust}[/]  {subject}")
+        why = identity.trusted_by or ", ".join(identity.validation.failure_codes)
+        for line in (why, identity.detail):
+            if line:
+                child.add(escape(line))
+        if identity.referenced_assertions:
+            child.add("covers " + escape(", ".join(identity.referenced_assertions)))
+
+
+def _add_manifest(parent: Tree, label: str, manifests: Mapping[str, Any], depth: int) -> Tree:
     manifest = manifests.get(label) or {}
     signer = (manifest.get("signature_info") or {}).get("common_name", "?")
     node = parent.add(f"[bold]{escape(label)}[/]  signed by {escape(str(signer))}")
@@ -111,6 +136,7 @@ def _add_manifest(parent: Tree, label: str, manifests: Mapping[str, Any], depth:
             own = item.get("active_manifest")
             if own and own in manifests and depth < 8:
                 _add_manifest(child, own, manifests, depth + 1)
+    return node
 
 
 def render_certs(report: VerificationReport, console: Console) -> None:

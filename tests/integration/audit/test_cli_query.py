@@ -249,6 +249,26 @@ def test_export_csv_to_file(audited: AuditedStudio, cli: AuditCli, tmp_path: Pat
     assert row["refusal_id"] == "" and row["stage"] == ""
 
 
+def test_export_takes_json_like_every_command(
+    audited: AuditedStudio, cli: AuditCli, tmp_path: Path
+) -> None:
+    """To stdout the entries are the JSON Lines; with --out, one JSON summary."""
+    plain_lines = cli.lines(cli("audit", "export"))
+    as_json = cli("audit", "export", "--json")
+    assert as_json.exit_code == EXIT_OK and cli.lines(as_json) == plain_lines
+    out = tmp_path / "ledger.csv"
+    summary = cli("audit", "export", "--json", "--format", "csv", "--out", out)
+    assert summary.exit_code == EXIT_OK, summary.output
+    assert json.loads(summary.stdout) == {
+        "out": str(out),
+        "format": "csv",
+        "entries": len(_entries(audited)),
+    }
+    csv_to_stdout = cli("audit", "export", "--json", "--format", "csv")
+    assert csv_to_stdout.exit_code == EXIT_USAGE
+    assert cli.one_line_error(csv_to_stdout, "--json writes the entries as JSON Lines")
+
+
 def test_export_refuses_bad_destinations(cli: AuditCli, tmp_path: Path) -> None:
     wrong = cli("audit", "export", "--format", "xml")
     assert wrong.exit_code == EXIT_USAGE and cli.one_line_error(wrong, "choose one of csv, jsonl")
