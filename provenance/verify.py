@@ -110,7 +110,6 @@ class Verifier:
             cawg_anchors_pem=cawg_pem,
         )
         self._cawg_anchors = _certificates(cawg_pem)
-        self._allowed = _fingerprints(allowed_pem)
         self._ledger_check = ledger_check
         self._details = details
         self._context: c2pa.Context | None = None
@@ -193,12 +192,13 @@ class Verifier:
                 path,
                 data,
                 self._c2pa_context(),
-                allowed_fingerprints=self._allowed,
                 details=self._details,
                 cawg_anchors=self._cawg_anchors,
             )
         except ProvenantError as exc:
             return VerificationReport(path, State.UNREADABLE, exc.diagnostics()), None
+        except Exception as exc:
+            return _error_report(path, exc), None
         if self._ledger_check is None or report.state is State.UNREADABLE:
             return report, None
         return replace(report, sha256=hashlib.sha256(data).hexdigest()), data
@@ -208,8 +208,9 @@ class Verifier:
             return report
         try:
             match = self._ledger_check(report.sha256, data)
-        except ProvenantError as exc:
-            message = f"ledger check failed: {exc.diagnostics()}"
+        except Exception as exc:
+            detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
+            message = f"ledger check failed: {detail}"
             return replace(report, ledger_error=message, reason=f"{report.reason}; {message}")
         match = match or LedgerMatch(found=False, detail="not recorded in the ledger")
         reason = report.reason
@@ -219,6 +220,17 @@ class Verifier:
 
 
 _WORKER_VERIFIER: Verifier | None = None
+
+
+def _error_report(path: Path, exc: BaseException) -> VerificationReport:
+    """What could not be read is reported, not raised: state `error`, one line why."""
+    log.debug("verifying %s failed", path, exc_info=exc)
+    return VerificationReport(path, State.ERROR, f"could not verify this file ({_one_line(exc)})")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _read_in_worker(path: Path) -> tuple[VerificationReport, bytes | None]:
@@ -239,18 +251,6 @@ def _read_candidate(path: Path) -> bytes:
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory; pass -r to verify the images inside")
     return read_file(path)
-
-
-def _fingerprints(pem: str) -> frozenset[str]:
-    if not pem:
-        return frozenset()
-    from cryptography import x509
-
-    from provenance.keys import certificate_fingerprint
-
-    return frozenset(
-        certificate_fingerprint(c) for c in x509.load_pem_x509_certificates(pem.encode())
-    )
 
 
 def _certificates(pem: str) -> tuple[x509.Certificate, ...]:

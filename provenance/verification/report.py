@@ -22,6 +22,7 @@ class State(enum.Enum):
     INVALID = "invalid"  # credentials present but failing validation
     NO_CREDENTIALS = "no_credentials"  # no C2PA manifest in the file
     UNREADABLE = "unreadable"  # not a readable PNG/JPEG/WebP at all
+    ERROR = "error"  # something went wrong while reading this file (the reason says what)
 
 
 #: States that are a failed verification (exit 4) rather than an error (exit 1).

@@ -25,6 +25,7 @@ _STYLE = {
     State.INVALID: "bold red",
     State.NO_CREDENTIALS: "red",
     State.UNREADABLE: "magenta",
+    State.ERROR: "bold magenta",
 }
 
 
@@ -140,19 +141,24 @@ def _add_manifest(parent: Tree, label: str, manifests: Mapping[str, Any], depth:
 
 
 def render_certs(report: VerificationReport, console: Console) -> None:
-    """The signer's certificate chain: facts, then PEM (as `c2patool --certs`)."""
+    """The signer's certificate as c2pa parsed it: subject, issuer, serial, validity.
+
+    c2pa-python hands out no certificate bytes for the claim signer, so there is no PEM to
+    print (`c2patool --certs` prints it from inside c2pa).
+    """
     console.print(f"[bold]{escape(str(report.path))}[/]  {report.state.value}")
     if not report.certificate_chain:
-        console.print(f"  no certificate chain: {escape(report.reason)}")
+        console.print(f"  no certificate: {escape(report.reason)}")
         return
     for index, cert in enumerate(report.certificate_chain):
         role = "signer" if index == 0 else f"issuer {index}"
-        console.print(f"  {role}: [bold]{escape(cert['subject'])}[/]")
-        console.print(f"    issuer:  {escape(cert['issuer'])}")
-        console.print(f"    serial:  {cert['serial']}")
-        console.print(f"    valid:   {cert['not_before']} .. {cert['not_after']}")
-        console.print(f"    sha256:  {cert['sha256_fingerprint']}")
-        console.print(cert["pem"].rstrip(), markup=False, highlight=False)
+        console.print(f"  {role}: [bold]{escape(str(cert.get('subject', '')))}[/]")
+        console.print(f"    issuer:  {escape(str(cert.get('issuer', '')))}")
+        console.print(f"    serial:  {escape(str(cert.get('serial', '')))}")
+        valid = f"{cert.get('not_before') or '?'} .. {cert.get('not_after') or '?'}"
+        console.print(f"    valid:   {escape(valid)}")
+        if cert.get("pem"):
+            console.print(str(cert["pem"]).rstrip(), markup=False, highlight=False)
 
 
 def render_detailed(report: VerificationReport, console: Console) -> None:
