@@ -317,6 +317,7 @@ def _report_from_store(
     actions = _actions(assertions)
     source = next((a["digitalSourceType"] for a in actions if a.get("digitalSourceType")), None)
     ingredients = _ingredients(manifest, results.get("ingredientDeltas"), str(label))
+    disclosure = ai_disclosure(store, label)
     state = _state(state_name, validation)
     report = VerificationReport(
         path=path,
@@ -331,7 +332,8 @@ def _report_from_store(
         claim_generator=_claim_generator(manifest),
         actions=tuple(str(a.get("action", "")) for a in actions),
         digital_source_type=source,
-        ai_generated=is_ai_source_type(source),
+        ai_generated=disclosure is not None,
+        ai_disclosure=disclosure,
         generation=_dict_or_none(assertions.get(GENERATION_LABEL)),
         policy=_dict_or_none(assertions.get(POLICY_LABEL)),
         attributions=_credited_works(assertions.get(ATTRIBUTION_LABEL)),
@@ -339,6 +341,52 @@ def _report_from_store(
         ingredients=ingredients,
     )
     return _with_reason(report)
+
+
+#: How deep `ai_disclosure` follows ingredients (a store is a tree; a hostile one may loop).
+_MAX_INGREDIENT_DEPTH = 16
+
+
+def ai_disclosure(store: Mapping[str, Any], label: Any) -> str | None:
+    """Why the asset counts as AI-generated, or None: its own actions, else its history.
+
+    An image re-signed after editing (`provenant sign` on a generated file) says
+    `c2pa.opened`, not `trainedAlgorithmicMedia`; the disclosure lives in the parent's
+    manifest, which the store carries.  So the active manifest's actions are read first,
+    then every ingredient's manifest, breadth-first, each manifest once.
+    """
+    manifests = store.get("manifests")
+    manifests = manifests if isinstance(manifests, dict) else {}
+    queue: list[tuple[Any, int, str]] = [(label, 0, "")]
+    seen: set[str] = set()
+    while queue:
+        current, depth, via = queue.pop(0)
+        if not isinstance(current, str) or current in seen or depth > _MAX_INGREDIENT_DEPTH:
+            continue
+        seen.add(current)
+        manifest = manifests.get(current)
+        if not isinstance(manifest, dict):
+            continue
+        term = _ai_term(_actions(_assertions(manifest)))
+        if term is not None:
+            return (
+                f"AI-generated ({term})"
+                if not via
+                else (f"contains AI-generated ingredient {via} ({term})")
+            )
+        for item in manifest.get("ingredients") or ():
+            if isinstance(item, dict):
+                title = via or f"'{item.get('title') or item.get('active_manifest')}'"
+                queue.append((item.get("active_manifest"), depth + 1, title))
+    return None
+
+
+def _ai_term(actions: Sequence[Mapping[str, Any]]) -> str | None:
+    for action in actions:
+        source = action.get("digitalSourceType")
+        if isinstance(source, str) and is_ai_source_type(source):
+            return source.rstrip("/").rsplit("/", 1)[-1]
+    return None
 
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:

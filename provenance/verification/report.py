@@ -181,7 +181,10 @@ class VerificationReport:
     claim_generator: str | None = None
     actions: tuple[str, ...] = ()
     digital_source_type: str | None = None
+    #: True when the asset or any ingredient in its history declares generative AI.
     ai_generated: bool = False
+    #: Why (`AI-generated (trainedAlgorithmicMedia)`, `contains AI-generated ingredient ...`).
+    ai_disclosure: str | None = None
     generation: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
     attributions: tuple[dict[str, Any], ...] = ()
@@ -249,6 +252,7 @@ class VerificationReport:
             "actions": list(self.actions),
             "digital_source_type": self.digital_source_type,
             "ai_generated": self.ai_generated,
+            "ai_disclosure": self.ai_disclosure,
             "generator": self.generator,
             "model": self.model,
             "seed": self.seed,

@@ -46,6 +46,13 @@ def _ledger_cell(report: VerificationReport) -> str:
     return "[green]match[/]" if report.ledger.ok else "[red]mismatch[/]"
 
 
+def _ai_cell(report: VerificationReport) -> str:
+    if not report.ai_generated:
+        return "-" if report.manifest_label is None else "no"
+    inherited = (report.ai_disclosure or "").startswith("contains")
+    return "yes (ingredient)" if inherited else "yes"
+
+
 def render_summary(reports: Sequence[VerificationReport], console: Console) -> None:
     """A table of every file, the reasons of the files that are not ok, then a count."""
     table = Table(show_lines=False, expand=False)
@@ -62,7 +69,7 @@ def render_summary(reports: Sequence[VerificationReport], console: Console) -> N
             f"[{style}]{r.state.value}[/]",
             escape(r.signer.common_name or r.signer.subject) if r.signer else "-",
             escape(_made_by(r) or "-"),
-            "yes" if r.ai_generated else ("-" if r.manifest_label is None else "no"),
+            _ai_cell(r),
             _ledger_cell(r),
         )
     console.print(table)
@@ -103,6 +110,8 @@ _TRUST_STYLE = {"trusted": "green", "untrusted": "yellow", "invalid": "bold red"
 def _add_trust(node: Tree, report: VerificationReport) -> None:
     """The claim signer's trust and each CAWG identity's, apart (a trusted signer may
     carry an untrusted identity, and the other way round)."""
+    if report.ai_disclosure:
+        node.add(escape(report.ai_disclosure))
     if report.signer_trust:
         style = _TRUST_STYLE.get(report.signer_trust, "white")
         node.add(f"claim signer: [{style}]{report.signer_trust}[/]")
