@@ -64,6 +64,12 @@ LedgerCheck = Callable[[str, bytes], LedgerMatch | None]
 
 log = logging.getLogger(__name__)
 
+#: c2pa-python 0.38.1 ignores `trust.allowed_list` while reading; trust is c2pa's alone.
+ALLOWED_LIST_IGNORED = (
+    "[trust] allowed_certificates is passed to c2pa, which does not apply it in this "
+    "version: their signers verify as valid_untrusted; add their root to [trust] anchors"
+)
+
 #: Below this many files the worker pool's start (~15 ms) costs more than it saves.
 PARALLEL_MIN_FILES = 16
 
@@ -100,6 +106,8 @@ class Verifier:
         anchors = [*settings.trust.anchors, *extra_anchors]
         allowed = list(settings.trust.allowed_certificates)
         allowed_pem = read_pem_bundle(allowed, "allowed certificate")
+        if allowed_pem:
+            log.warning(ALLOWED_LIST_IGNORED)
         cawg = [*settings.trust.cawg_anchors, *extra_cawg_anchors]
         cawg_pem = read_pem_bundle(cawg, "CAWG trust anchor")
         self._c2pa_settings = verification_settings(

@@ -1,7 +1,7 @@
 """Human views of verification reports, as `c2patool` users know them.
 
 summary (default): one table row per file; `--tree`: manifests, assertions and ingredients;
-`--certs`: the signer's certificate chain (PEM included); `--detailed`: c2pa's detailed JSON.
+`--certs`: the signer's certificate as c2pa parsed it; `--detailed`: c2pa's detailed JSON.
 Machine output is `VerificationReport.to_dict` (`--json`), not these.
 """
 
