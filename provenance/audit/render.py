@@ -141,7 +141,9 @@ def _charts(data: ReportData) -> list[dict[str, Any]]:
     return [
         {
             "heading": f"Signed outputs per {unit}, by generator",
-            "svg": Markup(stacked_bars(axis.labels, per_generator, title=f"Signed outputs per {unit}")),
+            "svg": Markup(
+                stacked_bars(axis.labels, per_generator, title=f"Signed outputs per {unit}")
+            ),
             "legend": Markup(legend(per_generator)),
         },
         {
