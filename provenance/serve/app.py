@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 
@@ -64,6 +65,25 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_audit.router)
     _add_error_handlers(app)
     return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers, for the test that checks each needs a login.
+
+    Walks included routers too (FastAPI 0.120+ wraps them; older versions copy routes).
+    """
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+            elif isinstance(route, APIRoute):
+                found.extend((method, route.path) for method in sorted(route.methods))
+
+    walk(app.routes)
+    return found
 
 
 def app_from_env() -> FastAPI:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import base64
 import io
 import json
-import warnings
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, UploadFile, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provenance.errors import BadInputError
-from provenance.imageio import check_dimensions, open_image, sniff_mime
+from provenance.imageio import open_image, sniff_mime
 
 #: Room for multipart boundaries and headers on top of the file cap.
 MULTIPART_OVERHEAD = 64 * 1024
 THUMBNAIL_EDGE = 240
+#: 413 Content Too Large (named so on every Starlette version).
+TOO_LARGE = 413
 
 
 class _TooLarge(Exception):
@@ -81,7 +83,7 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
     name = upload.filename or "upload"
     if len(data) > limit:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            TOO_LARGE,
             f"{name}: over the {limit}-byte upload limit",
         )
     try:
@@ -94,23 +96,14 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
 
 
 def _check_pixels(data: bytes, name: str) -> None:
-    """413 when the header declares more pixels than we decode; unreadable headers are left
-    to the verifier, whose verdict on a damaged file is more precise."""
-    from PIL import Image
+    """413 when the header declares more pixels than we decode (read from the header only,
+    by the verifier's own check); an unreadable header is left to the verifier."""
+    from provenance.verification.reading import check_declared_size
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-    except Image.DecompressionBombError as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"{name}: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError):
-        return  # a header Pillow cannot read is the verifier's to judge
-    try:
-        check_dimensions(width, height, name)
+        check_declared_size(data, sniff_mime(data, name), Path(name))
     except BadInputError as exc:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, exc.diagnostics()) from None
+        raise HTTPException(TOO_LARGE, exc.diagnostics()) from None
 
 
 def thumbnail_uri(data: bytes) -> str | None:
