@@ -18,8 +18,8 @@ def dashboard_view(data: ReportData) -> dict[str, Any]:
     files = [
         (e.record.path, e.record.sha256) for e in data.assets if isinstance(e.record, AssetRecord)
     ]
-    view = report_view(data, make_thumbnails(files))
-    view["data"] = data
-    view["chain"] = data.chain
-    view["filters"] = data.filters.as_dict()
-    return view
+    return {
+        "view": report_view(data, make_thumbnails(files)),
+        "chain": data.chain,
+        "filters": data.filters.as_dict(),
+    }

@@ -36,7 +36,7 @@ def report_css() -> Response:
 @router.get("/", response_class=HTMLResponse)
 def page(request: Request, ctx: Ctx) -> HTMLResponse:
     """The empty page: a drop zone and a file picker."""
-    return ctx.templates.TemplateResponse(request, "verify.html", {"results": []})
+    return ctx.templates.TemplateResponse(request, "verify.html", {"results": [], "skipped": 0})
 
 
 @router.post("/", response_class=HTMLResponse)
