@@ -80,7 +80,7 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
             if inner is not None:
                 walk(inner.routes)
             elif isinstance(route, APIRoute):
-                found.extend((method, route.path) for method in sorted(route.methods))
+                found.extend((method, route.path) for method in sorted(route.methods or ()))
 
     walk(app.routes)
     return found
