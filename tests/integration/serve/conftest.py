@@ -41,6 +41,7 @@ class ServedStudio:
     tampered: Path  # `signed` with one byte of its image data changed
     unsigned: Path
     lead_token: str
+    password: str = PASSWORD  # every user's
 
     def settings(self, **serve: Any) -> Settings:
         """The studio's settings, with `[serve]` options overridden."""
