@@ -40,6 +40,7 @@ class ServedStudio:
     signed_by_bob: Path
     tampered: Path  # `signed` with one byte of its image data changed
     unsigned: Path
+    edited: Path  # `signed` signed again by alice: its parentOf ingredient is `signed`
     lead_token: str
     password: str = PASSWORD  # every user's
 
@@ -102,6 +103,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_models: Any) -> Served
     inputs.mkdir()
     signed = _sign(home, _noise_png(inputs / "alice.png", 1), root / "signed", "alice")
     by_bob = _sign(home, _noise_png(inputs / "bob.png", 2), root / "signed-bob", "bob")
+    edited = _sign(home, signed, root / "edited", "alice")
     tampered = root / "tampered.png"
     tampered.write_bytes(flip_image_data(signed.read_bytes()))
     return ServedStudio(
@@ -110,6 +112,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_models: Any) -> Served
         signed_by_bob=by_bob,
         tampered=tampered,
         unsigned=_noise_png(inputs / "plain.png", 3),
+        edited=edited,
         lead_token=token,
     )
 

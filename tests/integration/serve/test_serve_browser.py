@@ -134,6 +134,19 @@ def test_a_signed_image_reads_trusted_with_its_record(
     assert browser.execute_script("return arguments[0].naturalWidth", preview) > 0
 
 
+def test_an_edited_image_shows_its_lineage(browser: Any, server: str, served: ServedStudio) -> None:
+    from selenium.webdriver.common.by import By
+
+    card = _pick(browser, server, served.edited)
+    assert card.find_element(By.CSS_SELECTOR, ".state-words").text == "Trusted"
+    nodes = card.find_elements(By.CSS_SELECTOR, ".lineage-node")
+    assert len(nodes) == 2  # the edit, and the signed original it was made from
+    parent = card.find_element(By.CSS_SELECTOR, '.lineage li[data-relationship="parentOf"]')
+    assert "credentials Trusted" in parent.text
+    manifest = card.find_element(By.CSS_SELECTOR, "ul.ingredients").text
+    assert "parentOf" in manifest
+
+
 def test_a_tampered_image_names_the_failing_check(
     browser: Any, server: str, served: ServedStudio
 ) -> None:
