@@ -157,3 +157,14 @@ def test_logout_drops_the_session(client: TestClient, login: Callable[..., TestC
     assert client.post("/audit/logout", data={}).status_code == 403
     assert client.post("/audit/logout", data={"csrf_token": token}).status_code == 303
     assert client.get("/audit").status_code == 303
+
+
+def test_no_request_path_reaches_files_outside_the_static_folder(client: TestClient) -> None:
+    for path in (
+        "/static/../../config.py",
+        "/static/%2e%2e/%2e%2e/config.py",
+        "/static/..%2f..%2fprovenant.toml",
+        "/static//etc/passwd",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
