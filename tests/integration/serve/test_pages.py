@@ -168,3 +168,14 @@ def test_no_request_path_reaches_files_outside_the_static_folder(client: TestCli
     ):
         response = client.get(path)
         assert response.status_code == 404, path
+
+
+def test_the_last_signed_checkpoint_is_shown(
+    client: TestClient, served: ServedStudio, login: Callable[..., TestClient]
+) -> None:
+    made = served.cli("audit", "checkpoint", "--json")
+    assert made.exit_code == 0, made.output
+    size = json.loads(made.stdout.splitlines()[-1])["tree_size"]
+    login(client, "lena")
+    html = client.get("/audit").text
+    assert f"Last signed checkpoint: {size:,} entries" in html
