@@ -42,13 +42,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(served: ServedStudio) -> Iterator[str]:
-    """`provenant serve` in a subprocess; yields its base URL once it answers."""
+    """`provenant serve --workers 2` in a subprocess; yields its base URL once it answers.
+
+    Two worker processes: a session cookie set by one must be accepted by the other (one
+    secret in the data dir, no session table)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANT_")}
     env["PROVENANT_HOME"] = str(served.home)
     script = Path(sys.executable).parent / "provenant"
     process = subprocess.Popen(
-        [str(script), "serve", "--port", str(port)],
+        [str(script), "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
