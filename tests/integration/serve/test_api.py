@@ -279,3 +279,14 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     assert "multipart/form-data" in body
     generate = paths["/api/generate"]["post"]["requestBody"]["content"]["application/json"]
     assert generate["schema"]["$ref"].endswith("/RequestSpec")
+
+
+def test_screen_an_uploaded_image(client: TestClient, served: ServedStudio) -> None:
+    files = {"file": ("plain.png", served.unsigned.read_bytes(), "image/png")}
+    response = client.post("/api/screen/image", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["input"] == "image" and body["source"] == "plain.png"
+    assert body["action"] in ("allow", "warn") and body["refused"] is False
+    empty = client.post("/api/screen/image", files={"file": ("e.png", b"", "image/png")})
+    assert empty.status_code == 400
