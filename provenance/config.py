@@ -166,6 +166,26 @@ class ClipSettings(_Strict):
     config: Path | None = None  # custom open_clip model config JSON (tiny test models)
 
 
+class ServeUser(_Strict):
+    """One login of `provenant serve`: a role and a scrypt password hash (never the password).
+
+    `token_sha256` is the SHA-256 of an API token for scripts (tokens are random, so a plain
+    digest suffices; passwords are not, hence scrypt).
+    """
+
+    role: Literal["artist", "lead", "auditor", "admin"] = "auditor"
+    password: str = ""
+    token_sha256: str | None = None
+
+
+class ServeSettings(_Strict):
+    """`[serve]`: who may log in to the audit dashboard and API, and the upload cap."""
+
+    users: dict[str, ServeUser] = Field(default_factory=dict)
+    max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1)
+    secret_file: Path | None = None
+
+
 class Settings(_Strict):
     """All settings, resolved: paths absolute, env applied."""
 
@@ -179,6 +199,7 @@ class Settings(_Strict):
     policies: PolicySettings = Field(default_factory=lambda: PolicySettings())
     generators: GeneratorSettings = Field(default_factory=lambda: GeneratorSettings())
     clip: ClipSettings = Field(default_factory=lambda: ClipSettings())
+    serve: ServeSettings = Field(default_factory=lambda: ServeSettings())
 
     @property
     def keys_dir(self) -> Path:

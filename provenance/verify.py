@@ -141,6 +141,12 @@ class Verifier:
         report, data = self._read(Path(path))
         return self._with_ledger(report, data)
 
+    def verify_bytes(self, data: bytes, name: str) -> VerificationReport:
+        """Verify a file held in memory (an upload), reported under `name`; never raises for
+        anything wrong with the bytes, exactly like `verify_file`."""
+        report, kept = self._read_data(Path(name), data)
+        return self._with_ledger(report, kept)
+
     def verify_many(
         self, paths: Iterable[str | Path], workers: int = 1
     ) -> Iterator[VerificationReport]:
@@ -196,6 +202,12 @@ class Verifier:
         """The credentials part of a report, and the bytes when the ledger needs them."""
         try:
             data = _read_candidate(path)
+        except ProvenantError as exc:
+            return VerificationReport(path, State.UNREADABLE, exc.diagnostics()), None
+        return self._read_data(path, data)
+
+    def _read_data(self, path: Path, data: bytes) -> tuple[VerificationReport, bytes | None]:
+        try:
             report = read_credentials(
                 path,
                 data,

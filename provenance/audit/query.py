@@ -51,6 +51,7 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     generator: str | None = None
+    model: str | None = None
     requester: str | None = None
     project: str | None = None
     work: str | None = None
@@ -204,10 +205,15 @@ def where_clause(kind: EntryKind, audit: AuditFilter) -> sa.ColumnElement[bool]:
         conditions.append(table.c.created_at >= audit.since)
     if audit.until is not None:
         conditions.append(table.c.created_at < audit.until)
-    for name in ("generator", "requester", "project"):
+    for name, column in (
+        ("generator", "generator"),
+        ("model", "model_name"),
+        ("requester", "requester"),
+        ("project", "project"),
+    ):
         value = getattr(audit, name)
         if value is not None:
-            conditions.append(table.c[name] == value)
+            conditions.append(table.c[column] == value)
     if audit.work is not None:
         conditions.append(_mentions_work(kind, audit.work))
     if audit.verdict is not None:

@@ -51,6 +51,7 @@ UntilOption = Annotated[
     ),
 ]
 GeneratorOption = Annotated[str | None, typer.Option("--generator", help="Only this generator.")]
+ModelOption = Annotated[str | None, typer.Option("--model", help="Only this model (card name).")]
 RequesterOption = Annotated[str | None, typer.Option("--requester", help="Only this requester.")]
 ProjectOption = Annotated[str | None, typer.Option("--project", help="Only this project.")]
 WorkOption = Annotated[
@@ -84,6 +85,7 @@ def _audit_filter(
     work: str | None,
     verdict: str | None,
     kind: str | None,
+    model: str | None = None,
 ) -> AuditFilter:
     """The filter the options describe; a value that cannot be used is a usage error."""
     from provenance.audit.query import AuditFilter, parse_since, parse_until
@@ -93,6 +95,7 @@ def _audit_filter(
             since=parse_since(since) if since is not None else None,
             until=parse_until(until) if until is not None else None,
             generator=generator,
+            model=model,
             requester=requester,
             project=project,
             work=work,
@@ -127,6 +130,7 @@ def list_command(
     since: SinceOption = None,
     until: UntilOption = None,
     generator: GeneratorOption = None,
+    model: ModelOption = None,
     requester: RequesterOption = None,
     project: ProjectOption = None,
     work: WorkOption = None,
@@ -142,7 +146,7 @@ def list_command(
 
     if limit < 0:
         raise UsageError(f"--limit must be 0 (all) or a positive number, got {limit}")
-    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind)
+    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind, model)
     with _open(ctx) as ledger, ledger.read_snapshot("listing ledger entries") as conn:
         rows = list_entries(conn, audit, limit or None)
         total = sum(count_entries(conn, audit).values())
@@ -202,6 +206,7 @@ def export(
     since: SinceOption = None,
     until: UntilOption = None,
     generator: GeneratorOption = None,
+    model: ModelOption = None,
     requester: RequesterOption = None,
     project: ProjectOption = None,
     work: WorkOption = None,
@@ -228,7 +233,7 @@ def export(
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if json and out is None and fmt != "jsonl":
         raise UsageError("--json writes the entries as JSON Lines; use --out FILE for csv")
-    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind)
+    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind, model)
     if out is not None:
         check_writable(out)
     with _open(ctx) as ledger, ledger.read_snapshot("exporting the ledger") as conn:
@@ -311,6 +316,7 @@ def report(
     since: SinceOption = None,
     until: UntilOption = None,
     generator: GeneratorOption = None,
+    model: ModelOption = None,
     requester: RequesterOption = None,
     project: ProjectOption = None,
     work: WorkOption = None,
@@ -327,7 +333,7 @@ def report(
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
-    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind)
+    audit = _audit_filter(since, until, generator, requester, project, work, verdict, kind, model)
     with _open(ctx) as ledger:
         data = write_report(
             ledger,

@@ -108,6 +108,12 @@ def _certificate_info(crjson: Callable[[], str], label: Any) -> dict[str, Any]:
     return {}
 
 
+def check_declared_size(data: bytes, mime: str, path: Path) -> None:
+    """`BadInputError` when the header declares more pixels than we decode (uploads are
+    checked with this before they are verified, to answer 413)."""
+    _check_declared_size(data, mime, path)
+
+
 def _check_declared_size(data: bytes, mime: str, path: Path) -> None:
     """Refuse absurd declared dimensions (a 100000x100000 header) without decoding pixels.
 

@@ -77,6 +77,9 @@ def test_list_filters_select_what_sql_selects(audited: AuditedStudio, cli: Audit
     )
     assert len(ids("--requester", audited.INJECTION_REQUESTER)) == 1
     assert ids("--project", "harbour") == _entries(audited, "project = 'harbour'")
+    (model,) = audited.sql("SELECT model_name FROM assets WHERE generator = 'gan' LIMIT 1")[0]
+    by_model = _entries(audited, "model_name = :m", m=model)
+    assert by_model and ids("--model", model) == by_model
     refusals = {r[0] for r in audited.sql("SELECT refusal_id FROM refusals")}
     assert ids("--kind", "refusal") == refusals
     credited = {r[0] for r in audited.sql("SELECT asset_id FROM attributions")}
