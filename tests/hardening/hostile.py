@@ -105,10 +105,13 @@ def run_checks(
     tasks: list[Task],
     *,
     workers: int = 2,
-    check_timeout: float = 30.0,
+    check_timeout: float = 60.0,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> tuple[RunStats, float]:
-    """Run `tasks` in a worker pool; returns the stats and the wall time."""
+    """Run `tasks` in a worker pool; returns the stats and the wall time.
+
+    A hang is a check that does not return at all; 60 s per check leaves room for the
+    corpus's 64-megapixel images on a 2-core machine that also runs the rest of the suite."""
     start = time.perf_counter()
     with WorkerPool(
         run.home, run.root / "scratch", workers=workers, check_timeout=check_timeout
