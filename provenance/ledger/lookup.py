@@ -112,7 +112,7 @@ class AssetLookup:
             if self._dialect == "sqlite":
                 self._conn.execute("BEGIN")
             else:
-                self._execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self._cursor("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").close()
             try:
                 yield
             finally:

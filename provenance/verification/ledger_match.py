@@ -148,10 +148,14 @@ def _choose(
     row = by_sha.get(query.sha256.lower())
     if row is not None:
         return row, "sha256"
-    if query.manifest_label and query.manifest_label in by_label:
-        return by_label[query.manifest_label], "manifest_label"
-    if query.asset_id and query.asset_id in by_id:
-        return by_id[query.asset_id], "asset_id"
+    claimed = by_id.get(query.asset_id) if query.asset_id else None
+    label = query.manifest_label
+    if claimed is not None and label and claimed.get("manifest_label") == label:
+        return claimed, "manifest_label"  # the row the asset id names has this very label
+    if label and label in by_label:
+        return by_label[label], "manifest_label"
+    if claimed is not None:
+        return claimed, "asset_id"
     return None
 
 
