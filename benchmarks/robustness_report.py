@@ -3,11 +3,14 @@
     python benchmarks/robustness_report.py                 # the full runs (about 30 min, 2 cores)
     python benchmarks/robustness_report.py --quick         # the slices the normal test run uses
     python benchmarks/robustness_report.py --record        # also write results/robustness.json
+    python benchmarks/robustness_report.py --only manifest_internals --record   # one part
 
 It runs exactly the harness the hardening tests assert on (`tests/hardening/*`), so the
 figures printed here are what those tests hold to: the hostile corpus through `verify`,
 `screen --image`, `works add` and `sign` (in-process and through the CLI) in worker
-processes with a per-check time limit; every tamper attack per format through `verify`;
+processes with a per-check time limit; damage aimed inside the manifest store (signature,
+every certificate field, claim, assertions) through `verify` in-process, in two workers and
+through the console script, one report per file; every tamper attack per format through `verify`;
 single edits, deletions, insertions and reorderings of a 1,000-entry ledger through
 `verify_chain`; `generate --batch` killed with SIGKILL at random points and resumed; and
 several `generate` processes writing into one ledger.  PostgreSQL parts run when
@@ -43,6 +46,17 @@ def hostile_files(scratch: Path, quick: bool) -> dict[str, Any]:
     tasks = hostile.tasks_for(run, cli_files=20 if quick else 150)
     stats, seconds = hostile.run_checks(run, tasks)
     return hostile.summary(run, tasks, stats, seconds)
+
+
+def manifest_internals(scratch: Path, quick: bool) -> dict[str, Any]:
+    from tests.hardening import internals
+    from tests.hardening.seeds import SigningKit
+
+    kit = SigningKit.create(scratch / "kit")
+    try:
+        return internals.run_internals(kit, scratch, stride=12 if quick else 1)
+    finally:
+        kit.close()
 
 
 def tamper_cases(scratch: Path) -> dict[str, Any]:
@@ -131,11 +145,23 @@ def _ratio(done: int, total: int) -> str:
 
 
 def print_summary(results: dict[str, Any]) -> None:
-    h = results["hostile_files"]
-    print("\nhostile inputs tried        ", h["inputs"], f"({len(h['families'])} families,",
-          f"{h['check_runs']} command runs, {h['cli_invocations']} through the CLI)")  # fmt: skip
-    print("  crashes / hangs           ", h["crashes"], "/", h["hangs"])
-    print("  peak worker memory        ", h["peak_worker_rss_mib"], "MiB")
+    print()
+    if "hostile_files" in results:
+        h = results["hostile_files"]
+        runs = f"{h['check_runs']} command runs, {h['cli_invocations']} through the CLI)"
+        print("hostile inputs tried        ", h["inputs"], f"({len(h['families'])} families,", runs)
+        print("  crashes / hangs           ", h["crashes"], "/", h["hangs"])
+        print("  peak worker memory        ", h["peak_worker_rss_mib"], "MiB")
+    if "manifest_internals" in results:
+        m = results["manifest_internals"]
+        runs = [m["in_process"], m["workers_2"], m["cli"]]
+        print("manifest-internal damage    ", m["inputs"], f"files ({len(m['regions'])} regions),",
+              "reports:", "/".join(str(r["reports"]) for r in runs),
+              "(in-process/workers/CLI), errors:",
+              len(m["in_process"]["errors"]) + len(m["workers_2"]["errors"]),
+              "traceback:", m["cli"]["traceback"])  # fmt: skip
+    if "tamper" not in results:
+        return
     t = results["tamper"]
     print("tamper cases detected       ", _ratio(t["detected"], t["cases"]))
     for name, ledger in results["ledger_edits"].items():
@@ -157,7 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the normal test run's slices")
     parser.add_argument("--record", action="store_true", help=f"write {RESULTS.name}")
+    parser.add_argument(
+        "--only",
+        choices=["manifest_internals"],
+        help="run one part; --record then updates that part of the recorded results",
+    )
     args = parser.parse_args(argv)
+    if args.only:
+        return _only(args.only, args.quick, args.record)
 
     from generators.tiny import make_tiny_models
 
@@ -171,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         gan = Path(make_tiny_models(scratch / "models").gan)
         results["hostile_files"] = _timed(
             "hostile files", lambda: hostile_files(scratch / "hostile", args.quick)
+        )
+        results["manifest_internals"] = _timed(
+            "manifest-internal damage",
+            lambda: manifest_internals(scratch / "internals", args.quick),
         )
         results["tamper"] = _timed("tamper cases", lambda: tamper_cases(scratch / "tamper"))
         results["ledger_edits"] = {
@@ -201,6 +238,20 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print_summary(results)
     if args.record:
+        RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"\nrecorded in {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+def _only(part: str, quick: bool, record: bool) -> int:
+    """Run one part and, with `record`, replace just that part of the recorded results."""
+    with tempfile.TemporaryDirectory(prefix="provenant-robustness-") as tmp:
+        scratch = Path(tmp)
+        result = _timed(part, lambda: manifest_internals(scratch / "internals", quick))
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[part] = {**result, "mode": "quick" if quick else "full"}
+    print_summary({part: result})
+    if record:
         RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
         print(f"\nrecorded in {RESULTS.relative_to(ROOT)}")
     return 0

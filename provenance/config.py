@@ -85,6 +85,8 @@ class TrustSettings(_Strict):
     """Which signers `verify` trusts.  Network fetches are off for air-gapped studios."""
 
     anchors: list[Path] = Field(default_factory=list)
+    #: End-entity certificates to trust as they are (c2pa's `trust.allowed_list`; c2pa-python
+    #: 0.38.1 does not apply it while reading yet, so `verify` warns when it is set).
     allowed_certificates: list[Path] = Field(default_factory=list)
     #: Roots for CAWG identity credentials (`cawg.identity`), apart from claim signers'.
     cawg_anchors: list[Path] = Field(default_factory=list)

@@ -68,6 +68,12 @@ LedgerCheck = Callable[[Sequence[LedgerQuery]], Sequence[LedgerMatch | None]]
 
 log = logging.getLogger(__name__)
 
+#: c2pa-python 0.38.1 ignores `trust.allowed_list` while reading; trust is c2pa's alone.
+ALLOWED_LIST_IGNORED = (
+    "[trust] allowed_certificates is passed to c2pa, which does not apply it in this "
+    "version: their signers verify as valid_untrusted; add their root to [trust] anchors"
+)
+
 #: Below this many files the worker pool's start (~15 ms) costs more than it saves.
 PARALLEL_MIN_FILES = 16
 
@@ -108,6 +114,8 @@ class Verifier:
         anchors = [*settings.trust.anchors, *extra_anchors]
         allowed = list(settings.trust.allowed_certificates)
         allowed_pem = read_pem_bundle(allowed, "allowed certificate")
+        if allowed_pem:
+            log.warning(ALLOWED_LIST_IGNORED)
         cawg = [*settings.trust.cawg_anchors, *extra_cawg_anchors]
         cawg_pem = read_pem_bundle(cawg, "CAWG trust anchor")
         self._c2pa_settings = verification_settings(
@@ -118,7 +126,6 @@ class Verifier:
             cawg_anchors_pem=cawg_pem,
         )
         self._cawg_anchors = _certificates(cawg_pem)
-        self._allowed = _fingerprints(allowed_pem)
         self._ledger_check = ledger_check
         self._details = details
         self._context: c2pa.Context | None = None
@@ -218,12 +225,13 @@ class Verifier:
                 path,
                 data,
                 self._c2pa_context(),
-                allowed_fingerprints=self._allowed,
                 details=self._details,
                 cawg_anchors=self._cawg_anchors,
             )
         except ProvenantError as exc:
             return VerificationReport(path, State.UNREADABLE, exc.diagnostics())
+        except Exception as exc:
+            return _error_report(path, exc)
         if self._ledger_check is None or report.state is State.UNREADABLE:
             return report
         return replace(report, sha256=hashlib.sha256(data).hexdigest())
@@ -238,8 +246,9 @@ class Verifier:
         out = list(reports)
         try:
             matches = self._ledger_check([LedgerQuery.of(reports[i]) for i in asked])
-        except ProvenantError as exc:
-            message = f"ledger check failed: {exc.diagnostics()}"
+        except Exception as exc:
+            detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
+            message = f"ledger check failed: {detail}"
             for i in asked:
                 out[i] = replace(
                     reports[i], ledger_error=message, reason=f"{reports[i].reason}; {message}"
@@ -261,6 +270,17 @@ def _with_match(report: VerificationReport, match: LedgerMatch | None) -> Verifi
 _WORKER_VERIFIER: Verifier | None = None
 
 
+def _error_report(path: Path, exc: BaseException) -> VerificationReport:
+    """What could not be read is reported, not raised: state `error`, one line why."""
+    log.debug("verifying %s failed", path, exc_info=exc)
+    return VerificationReport(path, State.ERROR, f"could not verify this file ({_one_line(exc)})")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _read_in_worker(path: Path) -> VerificationReport:
     """Pool task: runs in a forked process that inherited `_WORKER_VERIFIER`."""
     assert _WORKER_VERIFIER is not None, "worker started without a verifier"
@@ -279,18 +299,6 @@ def _read_candidate(path: Path) -> bytes:
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory; pass -r to verify the images inside")
     return read_file(path)
-
-
-def _fingerprints(pem: str) -> frozenset[str]:
-    if not pem:
-        return frozenset()
-    from cryptography import x509
-
-    from provenance.keys import certificate_fingerprint
-
-    return frozenset(
-        certificate_fingerprint(c) for c in x509.load_pem_x509_certificates(pem.encode())
-    )
 
 
 def _certificates(pem: str) -> tuple[x509.Certificate, ...]:

@@ -1,13 +1,18 @@
 """Turns one file's bytes into a `VerificationReport` with c2pa's `Reader`.
 
-The trust decision is c2pa's validation state: only `Trusted` is trusted.  `Valid` means the
-signature checks out but the signer chains to none of our anchors (unless its exact
-certificate is on the allowed list, checked here because c2pa 0.91 does not apply
-`trust.allowed_list` in our tests).  c2pa's own errors become states through a table.
+The trust decision is c2pa's alone: its validation state under the trust settings of the
+`c2pa.Context` (anchors, allowed list, EKUs), and only `Trusted` is trusted.  `Valid` means
+the signature checks out but the signer chains to none of our anchors.  Nothing here reads
+the file's containers or upgrades a verdict: c2pa-python 0.38.1 (c2pa 0.91.3) ignores
+`trust.allowed_list` while reading, so an allowed end-entity certificate reads `Valid` until
+c2pa applies it (a strict xfail in tests/unit/trust/test_verify.py shows it).  c2pa's own
+errors become states through a table.
 
-The signer's identity comes from the certificate chain in the signature c2pa validated
-(`certchain`, ~0.04 ms): c2pa's JSON names only the signer's CN and organisation, and asking
-c2pa for crJSON to get the issuer costs four times as much.
+Who signed comes from the certificate as c2pa parsed it (crJSON `signature.certificateInfo`:
+subject, issuer, serial, validity; ~0.25 ms), so a damaged certificate that c2pa still
+accepts cannot break the report.  c2pa-python hands out no certificate bytes for the claim
+signer (c2pa's `SignatureInfo.cert_chain` is never serialised), so `--certs` shows these
+facts without PEM.
 """
 
 from __future__ import annotations
@@ -21,11 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.x509.oid import NameOID
-
 from provenance.errors import BadInputError
 from provenance.imageio import check_dimensions, sniff_mime
-from provenance.keys import certificate_fingerprint, describe_certificate
 from provenance.manifest import (
     ATTRIBUTION_LABEL,
     GENERATION_LABEL,
@@ -35,7 +37,6 @@ from provenance.manifest import (
     is_ai_source_type,
 )
 from provenance.trust import TRUSTED_STATE
-from provenance.verification.certchain import ChainUnavailable, certificate_chain
 from provenance.verification.identities import apply_identities, read_identities
 from provenance.verification.report import (
     IngredientReport,
@@ -58,7 +59,6 @@ def read_credentials(
     data: bytes,
     context: c2pa.Context,
     *,
-    allowed_fingerprints: frozenset[str] = frozenset(),
     details: bool = False,
     cawg_anchors: Sequence[x509.Certificate] = (),
 ) -> VerificationReport:
@@ -74,28 +74,38 @@ def read_credentials(
     try:
         with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
             store = json.loads(reader.json())
+            certificate = _certificate_info(reader.crjson, store.get("active_manifest"))
             detailed = json.loads(reader.detailed_json()) if details else None
             identities = read_identities(store, reader.detailed_json, cawg_anchors)
     except c2pa.C2paError as exc:
         return VerificationReport(path, _error_state(exc), _error_reason(exc), mime=mime)
-    chain = _signing_chain(data, mime, store.get("active_manifest"))
-    report = _report_from_store(path, mime, store, chain)
-    report = _apply_allowed_list(report, chain, allowed_fingerprints)
+    report = _report_from_store(path, mime, store, certificate)
     report = apply_identities(report, identities)
     if details:
-        report = _with_details(report, store, detailed, chain)
+        report = _with_details(report, store, detailed, certificate)
     return report
 
 
-def _signing_chain(data: bytes, mime: str, label: Any) -> list[x509.Certificate]:
-    """The x5chain c2pa validated (empty when it cannot be read: the report then falls back
-    to c2pa's own signature summary)."""
-    if not isinstance(label, str):
-        return []
+def _certificate_info(crjson: Callable[[], str], label: Any) -> dict[str, Any]:
+    """The active manifest's signing certificate as c2pa parsed it (crJSON), or {}.
+
+    crJSON lists manifests with their labels; anything but the expected shape (a signer
+    may have written anything c2pa could still read) yields {} and the report falls back to
+    c2pa's shorter `signature_info`.
+    """
+    import c2pa
+
     try:
-        return certificate_chain(data, mime, label)
-    except ChainUnavailable:
-        return []
+        document = json.loads(crjson())
+    except (c2pa.C2paError, ValueError):
+        return {}
+    manifests = document.get("manifests") if isinstance(document, dict) else None
+    for manifest in manifests if isinstance(manifests, list) else ():
+        if isinstance(manifest, dict) and manifest.get("label") == label:
+            signature = manifest.get("signature")
+            info = signature.get("certificateInfo") if isinstance(signature, dict) else None
+            return info if isinstance(info, dict) else {}
+    return {}
 
 
 def _check_declared_size(data: bytes, mime: str, path: Path) -> None:
@@ -204,32 +214,53 @@ def _assertions(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _signer(manifest: Mapping[str, Any], chain: list[x509.Certificate]) -> SignerInfo | None:
-    """Who signed: from the certificate itself when we have it, else c2pa's summary."""
-    info = manifest.get("signature_info") or {}
-    if not chain:
-        if not info:
-            return None
-        return SignerInfo(
-            subject=f"CN={info.get('common_name', '')},O={info.get('issuer', '')}",
-            issuer="",
-            common_name=str(info.get("common_name", "")),
-            serial=str(info.get("cert_serial_number", "")),
-            algorithm=info.get("alg"),
-            signed_at=info.get("time"),
-        )
-    leaf = chain[0]  # only what the report shows: extensions and digests stay unparsed
-    names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+def _signer(manifest: Mapping[str, Any], certificate: Mapping[str, Any]) -> SignerInfo | None:
+    """Who signed: the certificate as c2pa parsed it when it says, else c2pa's summary."""
+    info = manifest.get("signature_info")
+    info = info if isinstance(info, dict) else {}
+    if not info and not certificate:
+        return None
+    subject = _name_dict(certificate.get("subject"))
+    issuer = _name_dict(certificate.get("issuer"))
+    validity = certificate.get("validity")
+    validity = validity if isinstance(validity, dict) else {}
+    common_name = subject.get("CN") or str(info.get("common_name", ""))
+    organisation = subject.get("O") or str(info.get("issuer", ""))
+    alg = info.get("alg")
     return SignerInfo(
-        subject=leaf.subject.rfc4514_string(),
-        issuer=leaf.issuer.rfc4514_string(),
-        common_name=str(names[0].value) if names else str(info.get("common_name", "")),
-        serial=format(leaf.serial_number, "x"),
-        not_before=leaf.not_valid_before_utc.isoformat(),
-        not_after=leaf.not_valid_after_utc.isoformat(),
-        algorithm=str(info.get("alg", "")).lower() or None,
-        signed_at=info.get("time"),
+        subject=_rdn_text(subject) or f"CN={common_name},O={organisation}",
+        issuer=_rdn_text(issuer),
+        common_name=common_name,
+        serial=str(certificate.get("serialNumber") or info.get("cert_serial_number") or ""),
+        not_before=_text_or_none(validity.get("notBefore")),
+        not_after=_text_or_none(validity.get("notAfter")),
+        algorithm=str(alg).lower() if alg else None,
+        signed_at=_text_or_none(info.get("time")),
     )
+
+
+def _name_dict(value: Any) -> dict[str, str]:
+    """A distinguished name as crJSON gives it ({"CN": ..., "O": ...}), values as text."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str | int)}
+
+
+def _rdn_text(name: Mapping[str, str]) -> str:
+    """`CN=...,O=...,OU=...`: common name first, then the rest in c2pa's order."""
+    order = sorted(name, key=lambda key: (key != "CN", key != "O"))
+    return ",".join(f"{key}={_escape_rdn(name[key])}" for key in order)
+
+
+def _escape_rdn(value: str) -> str:
+    """RFC 4514 escaping of the characters that would split a name."""
+    for char in ("\\", ",", "+", '"', "<", ">", ";"):
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _claim_generator(manifest: Mapping[str, Any]) -> str | None:
@@ -275,7 +306,7 @@ def _ingredients(
 
 
 def _report_from_store(
-    path: Path, mime: str, store: Mapping[str, Any], chain: list[x509.Certificate]
+    path: Path, mime: str, store: Mapping[str, Any], certificate: Mapping[str, Any]
 ) -> VerificationReport:
     label = store.get("active_manifest")
     manifest = (store.get("manifests") or {}).get(label) or {}
@@ -286,6 +317,7 @@ def _report_from_store(
     actions = _actions(assertions)
     source = next((a["digitalSourceType"] for a in actions if a.get("digitalSourceType")), None)
     ingredients = _ingredients(manifest, results.get("ingredientDeltas"), str(label))
+    disclosure = ai_disclosure(store, label)
     state = _state(state_name, validation)
     report = VerificationReport(
         path=path,
@@ -296,11 +328,12 @@ def _report_from_store(
         validation=validation,
         manifest_label=label,
         title=manifest.get("title"),
-        signer=_signer(manifest, chain),
+        signer=_signer(manifest, certificate),
         claim_generator=_claim_generator(manifest),
         actions=tuple(str(a.get("action", "")) for a in actions),
         digital_source_type=source,
-        ai_generated=is_ai_source_type(source),
+        ai_generated=disclosure is not None,
+        ai_disclosure=disclosure,
         generation=_dict_or_none(assertions.get(GENERATION_LABEL)),
         policy=_dict_or_none(assertions.get(POLICY_LABEL)),
         attributions=_credited_works(assertions.get(ATTRIBUTION_LABEL)),
@@ -308,6 +341,52 @@ def _report_from_store(
         ingredients=ingredients,
     )
     return _with_reason(report)
+
+
+#: How deep `ai_disclosure` follows ingredients (a store is a tree; a hostile one may loop).
+_MAX_INGREDIENT_DEPTH = 16
+
+
+def ai_disclosure(store: Mapping[str, Any], label: Any) -> str | None:
+    """Why the asset counts as AI-generated, or None: its own actions, else its history.
+
+    An image re-signed after editing (`provenant sign` on a generated file) says
+    `c2pa.opened`, not `trainedAlgorithmicMedia`; the disclosure lives in the parent's
+    manifest, which the store carries.  So the active manifest's actions are read first,
+    then every ingredient's manifest, breadth-first, each manifest once.
+    """
+    manifests = store.get("manifests")
+    manifests = manifests if isinstance(manifests, dict) else {}
+    queue: list[tuple[Any, int, str]] = [(label, 0, "")]
+    seen: set[str] = set()
+    while queue:
+        current, depth, via = queue.pop(0)
+        if not isinstance(current, str) or current in seen or depth > _MAX_INGREDIENT_DEPTH:
+            continue
+        seen.add(current)
+        manifest = manifests.get(current)
+        if not isinstance(manifest, dict):
+            continue
+        term = _ai_term(_actions(_assertions(manifest)))
+        if term is not None:
+            return (
+                f"AI-generated ({term})"
+                if not via
+                else (f"contains AI-generated ingredient {via} ({term})")
+            )
+        for item in manifest.get("ingredients") or ():
+            if isinstance(item, dict):
+                title = via or f"'{item.get('title') or item.get('active_manifest')}'"
+                queue.append((item.get("active_manifest"), depth + 1, title))
+    return None
+
+
+def _ai_term(actions: Sequence[Mapping[str, Any]]) -> str | None:
+    for action in actions:
+        source = action.get("digitalSourceType")
+        if isinstance(source, str) and is_ai_source_type(source):
+            return source.rstrip("/").rsplit("/", 1)[-1]
+    return None
 
 
 def _dict_or_none(value: Any) -> dict[str, Any] | None:
@@ -359,33 +438,23 @@ def describe_state(report: VerificationReport) -> str:
     return reasons.get(report.state, lambda: report.reason)() + suffix
 
 
-def _apply_allowed_list(
-    report: VerificationReport, chain: list[x509.Certificate], allowed: frozenset[str]
-) -> VerificationReport:
-    """Trust a `Valid` signature whose exact certificate is on the allowed list (C2PA 14.4.3)."""
-    only_untrusted = report.validation.failure_codes == [UNTRUSTED_CODE]
-    if not allowed or report.state is not State.VALID_UNTRUSTED or not only_untrusted:
-        return report
-    if not chain or certificate_fingerprint(chain[0]) not in allowed:
-        return report
-    signer = report.signer.subject if report.signer else chain[0].subject.rfc4514_string()
-    return replace(
-        report,
-        state=State.TRUSTED,
-        reason=f"trusted credentials signed by {signer} (an allowed certificate)",
-    )
-
-
 def _with_details(
     report: VerificationReport,
     store: dict[str, Any],
     detailed: dict[str, Any] | None,
-    chain: list[x509.Certificate],
+    certificate: Mapping[str, Any],
 ) -> VerificationReport:
-    """Add the manifest store, c2pa's detailed JSON and the PEM certificate chain."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    certificates = tuple(
-        {**describe_certificate(c), "pem": c.public_bytes(Encoding.PEM).decode()} for c in chain
-    )
+    """Add the manifest store, c2pa's detailed JSON and the signer's certificate facts."""
+    signer = report.signer
+    certificates: tuple[dict[str, Any], ...] = ()
+    if certificate and signer is not None:
+        certificates = (
+            {
+                "subject": signer.subject,
+                "issuer": signer.issuer,
+                "serial": signer.serial,
+                "not_before": signer.not_before,
+                "not_after": signer.not_after,
+            },
+        )
     return replace(report, manifest_store=store, detailed=detailed, certificate_chain=certificates)

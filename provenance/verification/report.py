@@ -22,6 +22,7 @@ class State(enum.Enum):
     INVALID = "invalid"  # credentials present but failing validation
     NO_CREDENTIALS = "no_credentials"  # no C2PA manifest in the file
     UNREADABLE = "unreadable"  # not a readable PNG/JPEG/WebP at all
+    ERROR = "error"  # something went wrong while reading this file (the reason says what)
 
 
 #: States that are a failed verification (exit 4) rather than an error (exit 1).
@@ -201,7 +202,10 @@ class VerificationReport:
     claim_generator: str | None = None
     actions: tuple[str, ...] = ()
     digital_source_type: str | None = None
+    #: True when the asset or any ingredient in its history declares generative AI.
     ai_generated: bool = False
+    #: Why (`AI-generated (trainedAlgorithmicMedia)`, `contains AI-generated ingredient ...`).
+    ai_disclosure: str | None = None
     generation: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
     attributions: tuple[dict[str, Any], ...] = ()
@@ -269,6 +273,7 @@ class VerificationReport:
             "actions": list(self.actions),
             "digital_source_type": self.digital_source_type,
             "ai_generated": self.ai_generated,
+            "ai_disclosure": self.ai_disclosure,
             "generator": self.generator,
             "model": self.model,
             "seed": self.seed,

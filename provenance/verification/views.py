@@ -1,7 +1,7 @@
 """Human views of verification reports, as `c2patool` users know them.
 
 summary (default): one table row per file; `--tree`: manifests, assertions and ingredients;
-`--certs`: the signer's certificate chain (PEM included); `--detailed`: c2pa's detailed JSON.
+`--certs`: the signer's certificate as c2pa parsed it; `--detailed`: c2pa's detailed JSON.
 Machine output is `VerificationReport.to_dict` (`--json`), not these.
 """
 
@@ -25,6 +25,7 @@ _STYLE = {
     State.INVALID: "bold red",
     State.NO_CREDENTIALS: "red",
     State.UNREADABLE: "magenta",
+    State.ERROR: "bold magenta",
 }
 
 
@@ -45,6 +46,13 @@ def _ledger_cell(report: VerificationReport) -> str:
     return "[green]match[/]" if report.ledger.ok else "[red]mismatch[/]"
 
 
+def _ai_cell(report: VerificationReport) -> str:
+    if not report.ai_generated:
+        return "-" if report.manifest_label is None else "no"
+    inherited = (report.ai_disclosure or "").startswith("contains")
+    return "yes (ingredient)" if inherited else "yes"
+
+
 def render_summary(reports: Sequence[VerificationReport], console: Console) -> None:
     """A table of every file, the reasons of the files that are not ok, then a count."""
     table = Table(show_lines=False, expand=False)
@@ -61,7 +69,7 @@ def render_summary(reports: Sequence[VerificationReport], console: Console) -> N
             f"[{style}]{r.state.value}[/]",
             escape(r.signer.common_name or r.signer.subject) if r.signer else "-",
             escape(_made_by(r) or "-"),
-            "yes" if r.ai_generated else ("-" if r.manifest_label is None else "no"),
+            _ai_cell(r),
             _ledger_cell(r),
         )
     console.print(table)
@@ -102,6 +110,8 @@ _TRUST_STYLE = {"trusted": "green", "untrusted": "yellow", "invalid": "bold red"
 def _add_trust(node: Tree, report: VerificationReport) -> None:
     """The claim signer's trust and each CAWG identity's, apart (a trusted signer may
     carry an untrusted identity, and the other way round)."""
+    if report.ai_disclosure:
+        node.add(escape(report.ai_disclosure))
     if report.signer_trust:
         style = _TRUST_STYLE.get(report.signer_trust, "white")
         node.add(f"claim signer: [{style}]{report.signer_trust}[/]")
@@ -140,19 +150,24 @@ def _add_manifest(parent: Tree, label: str, manifests: Mapping[str, Any], depth:
 
 
 def render_certs(report: VerificationReport, console: Console) -> None:
-    """The signer's certificate chain: facts, then PEM (as `c2patool --certs`)."""
+    """The signer's certificate as c2pa parsed it: subject, issuer, serial, validity.
+
+    c2pa-python hands out no certificate bytes for the claim signer, so there is no PEM to
+    print (`c2patool --certs` prints it from inside c2pa).
+    """
     console.print(f"[bold]{escape(str(report.path))}[/]  {report.state.value}")
     if not report.certificate_chain:
-        console.print(f"  no certificate chain: {escape(report.reason)}")
+        console.print(f"  no certificate: {escape(report.reason)}")
         return
     for index, cert in enumerate(report.certificate_chain):
         role = "signer" if index == 0 else f"issuer {index}"
-        console.print(f"  {role}: [bold]{escape(cert['subject'])}[/]")
-        console.print(f"    issuer:  {escape(cert['issuer'])}")
-        console.print(f"    serial:  {cert['serial']}")
-        console.print(f"    valid:   {cert['not_before']} .. {cert['not_after']}")
-        console.print(f"    sha256:  {cert['sha256_fingerprint']}")
-        console.print(cert["pem"].rstrip(), markup=False, highlight=False)
+        console.print(f"  {role}: [bold]{escape(str(cert.get('subject', '')))}[/]")
+        console.print(f"    issuer:  {escape(str(cert.get('issuer', '')))}")
+        console.print(f"    serial:  {escape(str(cert.get('serial', '')))}")
+        valid = f"{cert.get('not_before') or '?'} .. {cert.get('not_after') or '?'}"
+        console.print(f"    valid:   {escape(valid)}")
+        if cert.get("pem"):
+            console.print(str(cert["pem"]).rstrip(), markup=False, highlight=False)
 
 
 def render_detailed(report: VerificationReport, console: Console) -> None:

@@ -1,7 +1,7 @@
 """Byte surgery on PNG, JPEG and WebP files and on the JUMBF manifest store inside them.
 
-Written independently of `provenance.verification.certchain` (which reads stores for the
-verifier), so the hostile corpus and the tamper suite never lean on the code they test.
+Test-side only: the verifier never reads containers itself (c2pa does), so the hostile
+corpus and the tamper suite never lean on the code they test.
 Parsers here assume well-formed input: they take apart the seed files we signed ourselves;
 the damage is done afterwards.
 """

@@ -145,8 +145,8 @@ def test_views(studio, signed_files, tmp_path, th) -> None:
     ):
         assert text in tree.output, text
     certs = _verify(studio, signed_files["jpeg"], "--certs")
-    assert certs.output.count("-----BEGIN CERTIFICATE-----") == 2
     assert "signer: " in certs.output and "Intermediate CA" in certs.output
+    assert "serial: " in certs.output and "valid: " in certs.output
     detailed = _verify(studio, signed_files["webp"], "--detailed")
     assert '"claim"' in detailed.output and '"assertion_store"' in detailed.output
     both = _verify(studio, edited, "--tree", "--certs")
@@ -156,7 +156,9 @@ def test_views(studio, signed_files, tmp_path, th) -> None:
 def test_json_with_certs_includes_the_chain(studio, signed_files) -> None:
     result = _verify(studio, signed_files["png"], "--json", "--certs")
     (line,) = [json.loads(x) for x in result.stdout.splitlines()]
-    assert len(line["certificate_chain"]) == 2 and line["state"] == "trusted"
+    assert line["state"] == "trusted"
+    (signer,) = line["certificate_chain"]  # the signer, as c2pa parsed it: no PEM handed out
+    assert "Intermediate CA" in signer["issuer"] and signer["serial"]
 
 
 # --- the real console script -------------------------------------------------------------

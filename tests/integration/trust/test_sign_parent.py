@@ -253,3 +253,34 @@ def test_an_unreadable_manifest_store_is_never_signed_over(studio, th, tmp_path)
         (line,) = result.stderr.strip().splitlines()[-1:]
         assert "carries a C2PA manifest store that cannot be read" in line
         assert not out.exists() or not any(out.iterdir())
+
+
+def test_verify_carries_the_ai_disclosure_through_the_parent(
+    studio, th, foreign_chain, tmp_path
+) -> None:
+    """Re-signing says `c2pa.opened`; the AI disclosure of the parent must still show."""
+    parent_path = _foreign_parent(th, foreign_chain, tmp_path)
+    assert _sign(studio, parent_path, tmp_path / "signed").exit_code == EXIT_OK
+    signed = tmp_path / "signed" / "render.png"
+    for path, expected in (
+        (parent_path, "AI-generated (trainedAlgorithmicMedia)"),
+        (signed, "contains AI-generated ingredient 'render.png' (trainedAlgorithmicMedia)"),
+    ):
+        result = _cli(studio, "verify", "--no-ledger", "--json", path)
+        (line,) = [json.loads(x) for x in result.stdout.splitlines()]
+        assert line["ai_generated"] is True, line
+        assert line["ai_disclosure"] == expected
+    assert "c2pa.opened" in line["actions"] and line["digital_source_type"] is None
+    summary = _cli(studio, "verify", "--no-ledger", signed)
+    assert "yes (ingredient)" in summary.output
+
+
+def test_a_camera_parent_is_not_called_ai_generated(studio, th, tmp_path) -> None:
+    """An ingredient without any AI source type passes no disclosure on."""
+    from provenance.verify import Verifier
+
+    photo = tmp_path / "camera.png"
+    photo.write_bytes(th.raw_c2pa_sign(th.make_chain(), th.image_bytes("png", 40, 3)))
+    settings = Settings.load(home=studio, env={})
+    report = Verifier(settings).verify_file(photo)
+    assert report.manifest_label and not report.ai_generated and report.ai_disclosure is None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED, LedgerError
-from provenance.keys import certificate_fingerprint, load_certificate_chain
+from provenance.keys import load_certificate_chain
 from provenance.verify import (
     LedgerMatch,
     LedgerQuery,
@@ -76,22 +76,38 @@ def test_foreign_signer_is_untrusted_until_its_root_is_given(
     assert Verifier(settings, extra_anchors=[root]).verify_file(path).state is State.TRUSTED
 
 
-def test_allowed_certificate_is_trusted_without_its_root(
+def test_an_allowed_certificate_is_not_trusted_by_a_fingerprint_of_ours(
     settings, th, tmp_path, foreign_chain
 ) -> None:
+    """Trust is c2pa's: while c2pa ignores `trust.allowed_list` (see the xfail below), an
+    allowed leaf reads as valid but untrusted; nothing of ours upgrades it."""
     path = _write(tmp_path, "f.png", th.raw_c2pa_sign(foreign_chain, th.image_bytes("png")))
     leaf = tmp_path / "leaf.pem"
     leaf.write_bytes(th.pem(foreign_chain.leaf))
     trust = settings.trust.model_copy(update={"allowed_certificates": [leaf]})
     report = Verifier(settings.model_copy(update={"trust": trust})).verify_file(path)
-    assert report.state is State.TRUSTED and "allowed certificate" in report.reason
-    other = tmp_path / "other.pem"
-    other.write_bytes(th.pem(th.make_chain().leaf))
-    trust = settings.trust.model_copy(update={"allowed_certificates": [other]})
-    assert (
-        Verifier(settings.model_copy(update={"trust": trust})).verify_file(path).state
-        is State.VALID_UNTRUSTED
-    )
+    assert report.state in (State.VALID_UNTRUSTED, State.TRUSTED)
+    assert (report.state is State.TRUSTED) == (report.validation_state == "Trusted")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="c2pa-python 0.38.1 (c2pa 0.91.3) ignores trust.allowed_list while reading",
+)
+def test_c2pa_trusts_an_allowed_end_entity_certificate(th, foreign_chain) -> None:
+    """The SDK setting alone, no Provenant code: an allowed leaf should read `Trusted`."""
+    import io
+    import json
+
+    import c2pa
+
+    from provenance.trust import verification_settings
+
+    data = th.raw_c2pa_sign(foreign_chain, th.image_bytes("png"))
+    allowed = th.pem(foreign_chain.leaf).decode()
+    context = c2pa.Context.from_dict(verification_settings("", allowed))
+    with context, c2pa.Reader("image/png", io.BytesIO(data), context=context) as reader:
+        assert json.loads(reader.json())["validation_state"] == "Trusted"
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
@@ -182,12 +198,14 @@ def test_wrong_extension_does_not_matter(sign_image, settings, tmp_path) -> None
     assert report.state is State.TRUSTED and report.mime == "image/png"
 
 
-def test_details_carry_the_certificate_chain_and_store(sign_image, settings, tmp_path) -> None:
+def test_details_carry_the_signers_certificate_and_store(sign_image, settings, tmp_path) -> None:
     path = _write(tmp_path, "a.jpg", sign_image("jpeg").data)
     report = Verifier(settings, details=True).verify_file(path)
-    expected = [certificate_fingerprint(c) for c in load_certificate_chain(settings.chain_path)]
-    assert [c["sha256_fingerprint"] for c in report.certificate_chain] == expected
-    assert report.certificate_chain[0]["pem"].startswith("-----BEGIN CERTIFICATE-----")
+    leaf = load_certificate_chain(settings.chain_path)[0]
+    (signer,) = report.certificate_chain  # c2pa hands out the signer's facts, not its chain
+    assert signer["serial"] == format(leaf.serial_number, "x")
+    assert signer["not_after"] == leaf.not_valid_after_utc.isoformat()
+    assert "Intermediate CA" in signer["issuer"] and "Signer" in signer["subject"]
     assert report.manifest_store["active_manifest"] == report.manifest_label
     assert report.detailed["active_manifest"] == report.manifest_label
     assert "certificate_chain" in report.to_dict()
@@ -339,3 +357,22 @@ def test_exit_codes() -> None:
     assert exit_code([r(State.TRUSTED), r(State.UNREADABLE)]) == EXIT_ERROR
     for bad in (State.INVALID, State.NO_CREDENTIALS, State.VALID_UNTRUSTED):
         assert exit_code([r(State.UNREADABLE), r(bad)]) == EXIT_VERIFICATION_FAILED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="c2pa-python 0.38.1 hands out no certificate bytes for the claim signer "
+    "(c2pa's SignatureInfo.cert_chain is never serialised), so --certs prints no PEM",
+)
+def test_c2pa_hands_out_the_signers_certificate_chain(sign_image) -> None:
+    import io
+    import json
+
+    import c2pa
+
+    data = sign_image().data
+    context = c2pa.Context.from_dict({})
+    with context, c2pa.Reader("image/png", io.BytesIO(data), context=context) as reader:
+        store = json.loads(reader.json())
+    info = store["manifests"][store["active_manifest"]]["signature_info"]
+    assert "BEGIN CERTIFICATE" in str(info.get("cert_chain", ""))
