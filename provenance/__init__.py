@@ -9,15 +9,7 @@ fast (no torch, no diffusers at import time):
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("provenant")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
-SOFTWARE_AGENT = f"provenant/{__version__}"
 
 _LAZY = {
     "Studio": "provenance.studio",
@@ -27,7 +19,23 @@ _LAZY = {
 }
 
 
+def _installed_version() -> str:
+    """The installed distribution's version, read on first use: importing
+    `importlib.metadata` and scanning the installed packages costs a fast command's
+    start-up time, and `verify` never needs it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("provenant")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
 def __getattr__(name: str) -> Any:
+    if name in ("__version__", "SOFTWARE_AGENT"):
+        found = _installed_version()
+        globals().update(__version__=found, SOFTWARE_AGENT=f"provenant/{found}")
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'provenance' has no attribute {name!r}")

@@ -14,7 +14,6 @@ must learn that, not find an empty ledger left behind).
 from __future__ import annotations
 
 import sqlite3
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,18 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase
 
-from provenance.errors import ConfigError, LedgerMissingError
+from provenance.errors import ConfigError
+from provenance.sqlite_ro import connect_read_only, missing_database_message
+
+__all__ = [
+    "Base",
+    "begin_immediate",
+    "create_engine",
+    "missing_database_message",
+    "normalise_url",
+    "redact",
+    "sqlite_file",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -124,30 +134,11 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser()
 
 
-def missing_database_message(path: Path) -> str:
-    """What to tell a user whose SQLite ledger does not exist (never created on a read)."""
-    return (
-        f"no ledger database at {path} (not initialised): run `provenant init` (or "
-        "`provenant db upgrade`), or point PROVENANT_HOME / PROVENANT_DATABASE_URL at the "
-        "studio's ledger"
-    )
-
-
 def _read_only_sqlite(path: Path, busy_timeout_ms: int) -> Any:
     """A connection factory opening `path` as a read-only URI, never creating it."""
-    absolute = path.absolute()
-    uri = f"file:{urllib.parse.quote(str(absolute))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
-        if not absolute.is_file():
-            raise LedgerMissingError(missing_database_message(absolute))
-        return sqlite3.connect(
-            uri,
-            uri=True,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        return connect_read_only(path, busy_timeout_ms)
 
     return connect
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provenance import __version__
+import provenance
 from provenance.config import ManifestSettings
 from provenance.errors import BadInputError, ConfigError
 from provenance.keys import salt_id
@@ -69,7 +69,7 @@ INGREDIENT_SHA256_KEY = "org.provenant.sha256"
 
 def software_agent() -> dict[str, str]:
     """Provenant as a ClaimGeneratorInfo (`softwareAgent` of our actions)."""
-    return {"name": "provenant", "version": __version__}
+    return {"name": "provenant", "version": provenance.__version__}
 
 
 @dataclass(frozen=True)

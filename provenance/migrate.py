@@ -35,7 +35,8 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def head_revision() -> str:
-    """The newest revision this version of Provenant knows."""
+    """The newest revision this version of Provenant knows (as Alembic's script directory
+    says; `provenance.ledger.revision` reads the same answer without importing Alembic)."""
     from alembic.script import ScriptDirectory
 
     heads = ScriptDirectory.from_config(_config("sqlite://")).get_heads()
@@ -69,11 +70,8 @@ def require_current(url: str) -> None:
     path = sqlite_file(url)
     if path is not None and not path.is_file():
         raise LedgerMissingError(missing_database_message(path.absolute()))
-    current = current_revision(url)
-    head = head_revision()
-    if current != head:
-        state = "not initialised" if current is None else f"at revision {current}"
-        raise LedgerError(
-            f"ledger database {redact(url)} is {state}, expected {head}; "
-            "run `provenant db upgrade` (or `provenant init`)"
-        )
+    from provenance.ledger.revision import schema_problem
+
+    problem = schema_problem(current_revision(url), redact(url))
+    if problem is not None:
+        raise LedgerError(problem)

@@ -5,7 +5,8 @@
 
 A file is `ok` only when c2pa's validation state is `Trusted` (signature valid and chaining
 to a configured anchor: `[trust] anchors` plus `--trust-anchors`) and, when a ledger check is
-configured, the ledger holds a record with the same bytes.  Hostile or broken files never
+configured, the ledger holds a record with the same bytes (`ledger_match`: recorded,
+recorded asset with different bytes, or not recorded).  Hostile or broken files never
 raise: each path yields a report whose state and one-line reason say what is wrong.
 
 Parallelism: c2pa's reader calls back into Python for every read of the asset stream, so
@@ -14,18 +15,17 @@ threads contend for the GIL (measured 1.5x with 2 threads on an idle 2-core mach
 platform has `fork`, and threads elsewhere.  Worker processes start when `verify_many` is
 called, before the caller starts any progress-bar thread; a worker that dies (a native crash
 on a hostile file) costs no results: the rest of the batch is verified in-process.  The
-ledger check always runs in the calling process, so it may hold database connections.
+ledger check always runs in the calling process, so it may hold database connections; it
+is asked about `LEDGER_BATCH` files at a time (a few queries per batch, not per file), and
+workers send back reports only, never file bytes (each file is hashed once, where it is read).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from provenance.errors import BadInputError, ProvenantError
 from provenance.imageio import looks_like_image, read_file
 from provenance.trust import read_pem_bundle, verification_settings
+from provenance.verification.ledger_match import LedgerQuery
 from provenance.verification.reading import read_credentials  # imported once, before forking
 from provenance.verification.report import (
     LedgerMatch,
@@ -42,6 +43,8 @@ from provenance.verification.report import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     import c2pa
     from cryptography import x509
 
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LedgerCheck",
     "LedgerMatch",
+    "LedgerQuery",
     "State",
     "VerificationReport",
     "Verifier",
@@ -59,8 +63,8 @@ __all__ = [
     "expand_paths",
 ]
 
-#: `ledger_check(sha256_hex, file_bytes)`: the ledger's view of a file (None: not recorded).
-LedgerCheck = Callable[[str, bytes], LedgerMatch | None]
+#: `ledger_check(queries)`: the ledger's view of each file, in order (None: not recorded).
+LedgerCheck = Callable[[Sequence[LedgerQuery]], Sequence[LedgerMatch | None]]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,10 @@ ALLOWED_LIST_IGNORED = (
 
 #: Below this many files the worker pool's start (~15 ms) costs more than it saves.
 PARALLEL_MIN_FILES = 16
+
+#: Files asked about in one ledger lookup: large enough that queries cost little per file,
+#: small enough that `--json` lines still stream.
+LEDGER_BATCH = 128
 
 
 def default_ledger_check(settings: Settings) -> LedgerCheck | None:
@@ -138,8 +146,7 @@ class Verifier:
 
     def verify_file(self, path: str | Path) -> VerificationReport:
         """Verify one file; never raises for anything wrong with the file itself."""
-        report, data = self._read(Path(path))
-        return self._with_ledger(report, data)
+        return self._with_ledger([self._read(Path(path))])[0]
 
     def verify_bytes(self, data: bytes, name: str) -> VerificationReport:
         """Verify a file held in memory (an upload), reported under `name`; never raises for
@@ -157,12 +164,27 @@ class Verifier:
         todo = [Path(p) for p in paths]
         workers = min(workers, len(todo))
         if workers <= 1:
-            return (self.verify_file(p) for p in todo)
+            return self._in_batches(self._read(p) for p in todo)
+        import multiprocessing
+
         if "fork" in multiprocessing.get_all_start_methods():
-            return self._in_processes(todo, workers)
-        return self._in_threads(todo, workers)
+            return self._in_batches(self._in_processes(todo, workers))
+        return self._in_batches(self._in_threads(todo, workers))
+
+    def _in_batches(self, reports: Iterable[VerificationReport]) -> Iterator[VerificationReport]:
+        """Credential reports in, finished reports out: the ledger asked once per batch."""
+        pending: list[VerificationReport] = []
+        for report in reports:
+            pending.append(report)
+            if self._ledger_check is None or len(pending) >= LEDGER_BATCH:
+                yield from self._with_ledger(pending)
+                pending = []
+        yield from self._with_ledger(pending)
 
     def _in_processes(self, paths: list[Path], workers: int) -> Iterator[VerificationReport]:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         global _WORKER_VERIFIER
         _WORKER_VERIFIER = self  # inherited by the forked workers, never pickled
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
@@ -174,32 +196,35 @@ class Verifier:
     def _drain(
         self,
         executor: ProcessPoolExecutor,
-        results: Iterator[tuple[VerificationReport, bytes | None]],
+        results: Iterator[VerificationReport],
         paths: list[Path],
     ) -> Iterator[VerificationReport]:
         """Yield worker results in order; if a worker dies, finish the batch in-process."""
+        from concurrent.futures.process import BrokenProcessPool
+
         done = 0
         try:
-            for report, data in results:
+            for report in results:
                 done += 1
-                yield self._with_ledger(report, data)
+                yield report
         except BrokenProcessPool:
             log.warning("a verification worker died; verifying the remaining files in-process")
             for path in paths[done:]:
-                yield self.verify_file(path)
+                yield self._read(path)
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _in_threads(self, paths: list[Path], workers: int) -> Iterator[VerificationReport]:
+        from concurrent.futures import ThreadPoolExecutor
+
         executor = ThreadPoolExecutor(workers, thread_name_prefix="provenant-verify")
         try:
-            for report, data in executor.map(self._read, paths):
-                yield self._with_ledger(report, data)
+            yield from executor.map(self._read, paths)
         finally:
             executor.shutdown(cancel_futures=True)
 
-    def _read(self, path: Path) -> tuple[VerificationReport, bytes | None]:
-        """The credentials part of a report, and the bytes when the ledger needs them."""
+    def _read(self, path: Path) -> VerificationReport:
+        """The credentials part of a report, with the file's SHA-256 when the ledger needs it."""
         try:
             data = _read_candidate(path)
         except ProvenantError as exc:
@@ -216,27 +241,42 @@ class Verifier:
                 cawg_anchors=self._cawg_anchors,
             )
         except ProvenantError as exc:
-            return VerificationReport(path, State.UNREADABLE, exc.diagnostics()), None
+            return VerificationReport(path, State.UNREADABLE, exc.diagnostics())
         except Exception as exc:
-            return _error_report(path, exc), None
+            return _error_report(path, exc)
         if self._ledger_check is None or report.state is State.UNREADABLE:
-            return report, None
-        return replace(report, sha256=hashlib.sha256(data).hexdigest()), data
-
-    def _with_ledger(self, report: VerificationReport, data: bytes | None) -> VerificationReport:
-        if self._ledger_check is None or data is None or report.sha256 is None:
             return report
+        return replace(report, sha256=hashlib.sha256(data).hexdigest())
+
+    def _with_ledger(self, reports: list[VerificationReport]) -> list[VerificationReport]:
+        """The ledger's answer added to every report it can be asked about (one lookup)."""
+        if self._ledger_check is None:
+            return reports
+        asked = [i for i, r in enumerate(reports) if r.sha256 is not None]
+        if not asked:
+            return reports
+        out = list(reports)
         try:
-            match = self._ledger_check(report.sha256, data)
+            matches = self._ledger_check([LedgerQuery.of(reports[i]) for i in asked])
         except Exception as exc:
             detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
             message = f"ledger check failed: {detail}"
-            return replace(report, ledger_error=message, reason=f"{report.reason}; {message}")
-        match = match or LedgerMatch(found=False, detail="not recorded in the ledger")
-        reason = report.reason
-        if not match.ok:
-            reason = f"{reason}; ledger: {match.detail or _ledger_problem(match)}"
-        return replace(report, ledger=match, reason=reason)
+            for i in asked:
+                out[i] = replace(
+                    reports[i], ledger_error=message, reason=f"{reports[i].reason}; {message}"
+                )
+            return out
+        for i, match in zip(asked, matches, strict=True):
+            out[i] = _with_match(reports[i], match)
+        return out
+
+
+def _with_match(report: VerificationReport, match: LedgerMatch | None) -> VerificationReport:
+    match = match or LedgerMatch(found=False, detail="not recorded in the ledger")
+    reason = report.reason
+    if not match.ok:
+        reason = f"{reason}; ledger: {match.detail or _ledger_problem(match)}"
+    return replace(report, ledger=match, reason=reason)
 
 
 _WORKER_VERIFIER: Verifier | None = None
@@ -253,7 +293,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read_in_worker(path: Path) -> tuple[VerificationReport, bytes | None]:
+def _read_in_worker(path: Path) -> VerificationReport:
     """Pool task: runs in a forked process that inherited `_WORKER_VERIFIER`."""
     assert _WORKER_VERIFIER is not None, "worker started without a verifier"
     return _WORKER_VERIFIER._read(path)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from provenance import __version__
 from provenance.cli import _output
 from provenance.cli._state import CliState
 from provenance.errors import EXIT_ERROR, ProvenantError
@@ -57,6 +56,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from provenance import __version__
+
         typer.echo(f"provenant {__version__}")
         raise typer.Exit(0)
 

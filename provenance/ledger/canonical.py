@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from provenance.ledger.coltypes import to_utc
+from provenance.ledger.values import to_utc
 
 SCHEMA_1 = "provenant.ledger/1"
 SCHEMA = "provenant.ledger/2"

@@ -16,29 +16,16 @@ raising, so chain verification reports a hash mismatch rather than crashing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-_SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+from provenance.ledger.values import SQLITE_TIME_FORMAT, Unparsed, read_json_text, read_time, to_utc
 
-
-@dataclass(frozen=True)
-class Unparsed:
-    """A stored value that does not parse as its column's type (evidence of tampering)."""
-
-    raw: Any
-
-
-def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; naive values are taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+__all__ = ["LedgerJSON", "UTCDateTime", "Unparsed", "to_utc"]
 
 
 class UTCDateTime(TypeDecorator[Any]):
@@ -58,17 +45,10 @@ class UTCDateTime(TypeDecorator[Any]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         utc = to_utc(value)
-        return utc.strftime(_SQLITE_TIME_FORMAT) if dialect.name == "sqlite" else utc
+        return utc.strftime(SQLITE_TIME_FORMAT) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return to_utc(value)
-        try:
-            return datetime.strptime(str(value), _SQLITE_TIME_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            return Unparsed(value)
+        return read_time(value)
 
 
 class LedgerJSON(TypeDecorator[Any]):
@@ -90,7 +70,4 @@ class LedgerJSON(TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if dialect.name != "sqlite" or value is None:
             return value
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError):
-            return Unparsed(value)
+        return read_json_text(value)

@@ -25,7 +25,7 @@ from provenance.ledger._validate import (
     set_field,
     typed_items,
 )
-from provenance.ledger.coltypes import to_utc
+from provenance.ledger.values import to_utc
 
 if TYPE_CHECKING:
     from provenance.types import Attribution, InputImage

@@ -64,29 +64,50 @@ class Validation:
         }
 
 
+#: `LedgerMatch.status` values (see `provenance.verification.ledger_match`).
+RECORDED, DIFFERENT_BYTES, NOT_RECORDED = "recorded", "different_bytes", "not_recorded"
+
+
 @dataclass(frozen=True)
 class LedgerMatch:
-    """What the ledger says about a file: recorded? same bytes? chain intact at its row?"""
+    """What the ledger says about a file: recorded? same bytes? chain intact at its row?
+
+    `found` with `hash_match`: these exact bytes are a recorded asset.  `found` without it:
+    the credentials name a recorded asset (`matched_by` its manifest label or asset id) but
+    the bytes differ from the recorded ones (`recorded_sha256`).
+    """
 
     found: bool
     asset_id: str | None = None
     hash_match: bool = False
     chain_ok: bool = False
     detail: str = ""
+    matched_by: str | None = None  # "sha256", "manifest_label" or "asset_id"
+    recorded_sha256: str | None = None
 
     @property
     def ok(self) -> bool:
         """Recorded, byte-identical and with an intact hash chain."""
         return self.found and self.hash_match and self.chain_ok
 
+    @property
+    def status(self) -> str:
+        """`recorded`, `different_bytes` or `not_recorded`."""
+        if not self.found:
+            return NOT_RECORDED
+        return RECORDED if self.hash_match else DIFFERENT_BYTES
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
+            "status": self.status,
             "found": self.found,
             "asset_id": self.asset_id,
             "hash_match": self.hash_match,
             "chain_ok": self.chain_ok,
             "ok": self.ok,
+            "matched_by": self.matched_by,
+            "recorded_sha256": self.recorded_sha256,
             "detail": self.detail,
         }
 

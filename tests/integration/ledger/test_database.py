@@ -118,3 +118,11 @@ def test_unstorable_text_fails_before_anything_is_written(ledger: Ledger) -> Non
     with pytest.raises(LedgerError, match="NUL"):
         ledger.append_asset(sample_asset(1, prompt="nul \x00 inside"))
     assert ledger.head()[0] == 0
+
+
+def test_verify_reads_the_same_schema_head_as_alembic() -> None:
+    """`verify` checks the schema without Alembic; both must name the same head."""
+    from provenance import migrate
+    from provenance.ledger import revision
+
+    assert revision.head_revision() == migrate.head_revision()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED, Led
 from provenance.keys import load_certificate_chain
 from provenance.verify import (
     LedgerMatch,
+    LedgerQuery,
     State,
     Verifier,
     default_ledger_check,
@@ -215,12 +217,17 @@ class FakeLedger:
 
     def __init__(self, recorded: dict[str, str], chain_ok: bool = True, fail: bool = False):
         self.recorded, self.chain_ok, self.fail = recorded, chain_ok, fail
-        self.calls: list[tuple[str, bytes]] = []
+        self.calls: list[str] = []
+        self.batches: list[int] = []
 
-    def __call__(self, sha256: str, data: bytes) -> LedgerMatch | None:
-        self.calls.append((sha256, data))
+    def __call__(self, queries: Sequence[LedgerQuery]) -> list[LedgerMatch | None]:
+        self.batches.append(len(queries))
+        self.calls.extend(q.sha256 for q in queries)
         if self.fail:
             raise LedgerError("ledger database is not reachable")
+        return [self._one(q.sha256) for q in queries]
+
+    def _one(self, sha256: str) -> LedgerMatch | None:
         if sha256 not in self.recorded:
             return None
         return LedgerMatch(True, self.recorded[sha256], True, self.chain_ok)
@@ -231,7 +238,7 @@ def test_ledger_check_gets_the_file_hash_and_decides_ok(sign_image, settings, tm
     path = _write(tmp_path, "a.png", signed.data)
     ledger = FakeLedger({signed.sha256: "ast-1"})
     report = Verifier(settings, ledger_check=ledger).verify_file(path)
-    assert ledger.calls == [(hashlib.sha256(signed.data).hexdigest(), signed.data)]
+    assert ledger.calls == [hashlib.sha256(signed.data).hexdigest()]
     assert report.ok and report.ledger.asset_id == "ast-1" and report.sha256 == signed.sha256
     assert report.to_dict()["ledger"]["ok"] is True
     missing = Verifier(settings, ledger_check=FakeLedger({})).verify_file(path)
@@ -280,6 +287,7 @@ def test_verify_many_keeps_order_and_goes_past_bad_files(
     assert [r.state for r in reports] == expected
     trusted = [r for r in reports if r.state is State.TRUSTED]
     assert len(ledger.calls) == len(trusted) + sum(s is State.NO_CREDENTIALS for s in expected)
+    assert ledger.batches == [len(ledger.calls)]  # one lookup for the whole (small) batch
     assert all(r.sha256 == hashlib.sha256(r.path.read_bytes()).hexdigest() for r in trusted)
 
 

@@ -137,7 +137,7 @@ def test_any_failure_while_reading_is_that_files_error(
 
 
 def test_a_failing_ledger_check_is_that_files_report(sign_image, settings, tmp_path) -> None:
-    def ledger(sha256: str, data: bytes) -> Any:
+    def ledger(queries: Any) -> Any:
         raise RuntimeError("database went away")
 
     path = tmp_path / "a.png"
