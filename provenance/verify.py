@@ -151,8 +151,7 @@ class Verifier:
     def verify_bytes(self, data: bytes, name: str) -> VerificationReport:
         """Verify a file held in memory (an upload), reported under `name`; never raises for
         anything wrong with the bytes, exactly like `verify_file`."""
-        report, kept = self._read_data(Path(name), data)
-        return self._with_ledger(report, kept)
+        return self._with_ledger([self._read_data(Path(name), data)])[0]
 
     def verify_many(
         self, paths: Iterable[str | Path], workers: int = 1
@@ -228,10 +227,11 @@ class Verifier:
         try:
             data = _read_candidate(path)
         except ProvenantError as exc:
-            return VerificationReport(path, State.UNREADABLE, exc.diagnostics()), None
+            return VerificationReport(path, State.UNREADABLE, exc.diagnostics())
         return self._read_data(path, data)
 
-    def _read_data(self, path: Path, data: bytes) -> tuple[VerificationReport, bytes | None]:
+    def _read_data(self, path: Path, data: bytes) -> VerificationReport:
+        """The credentials part of a report for bytes already read (a file or an upload)."""
         try:
             report = read_credentials(
                 path,
