@@ -10,8 +10,9 @@ run `provenant db upgrade`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from provenance.ledger import _read, models
 from provenance.ledger.records import (
     AssetRecord,
     EntryKind,
+    IngredientRecord,
     LedgerEntry,
     LedgerRecord,
     RefusalRecord,
@@ -254,6 +256,49 @@ class Ledger:
     def find_by_path(self, path: str | Path) -> list[LedgerEntry]:
         """Assets recorded at this output path (compared in `canonical_path` form)."""
         return self._find("asset", models.assets.c.path == canonical_path(path))
+
+    def find_by_manifest_label(self, label: str) -> list[LedgerEntry]:
+        """Assets whose active C2PA manifest has this label (one, unless rows were copied)."""
+        return self._find("asset", models.assets.c.manifest_label == label)
+
+    def get_assets(self, asset_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The asset entries with these ids, in one query per table (lineage walks)."""
+        wanted = sorted(set(asset_ids))
+        if not wanted:
+            return {}
+        found = self._find("asset", models.assets.c.asset_id.in_(wanted))
+        return {entry.id: entry for entry in found}
+
+    def link_ingredients(
+        self, ingredients: Sequence[IngredientRecord]
+    ) -> tuple[IngredientRecord, ...]:
+        """`ingredients` with `source_asset_id` filled where the ledger holds the ingredient.
+
+        The manifest label decides first (it names one signing exactly); else the SHA-256 of
+        the ingredient's bytes, oldest asset first.  Unknown ingredients stay unlinked.
+        """
+        linked = []
+        for item in ingredients:
+            if item.source_asset_id is None:
+                source = self._source_of(item)
+                if source is not None:
+                    item = dataclasses.replace(item, source_asset_id=source)
+            linked.append(item)
+        return tuple(linked)
+
+    def _source_of(self, item: IngredientRecord) -> str | None:
+        table = models.assets
+        with self.read_snapshot("linking ingredients") as conn:
+            for column, value in (
+                (table.c.manifest_label, item.manifest_label),
+                (table.c.sha256, item.sha256),
+            ):
+                if value:
+                    stmt = sa.select(table.c.asset_id).where(column == value).order_by(table.c.seq)
+                    found = conn.execute(stmt.limit(1)).scalar()
+                    if found is not None:
+                        return str(found)
+        return None
 
     def assets_for_request(self, request_id: str) -> list[LedgerEntry]:
         """A request's assets, by image index."""
