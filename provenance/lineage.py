@@ -118,8 +118,11 @@ class Lineage:
             "tree": self.root.as_dict(),
         }
 
-    def lines(self) -> list[str]:
-        """Human text: one line per step (first input first), then the summary."""
+    def lines(self, *, compact: bool = False) -> list[str]:
+        """Human text per step (first input first), then the summary.
+
+        `compact`: one line per step, problems left to the caller.
+        """
         numbers = {id(step): n for n, step in enumerate(self.steps, start=1)}
         out = []
         for step in self.steps:
@@ -137,6 +140,10 @@ class Lineage:
                 ("licence", step.licence),
                 ("from", made_from),
             ]
+            if compact:
+                keep = ("actions", "time", "from")
+                out[-1] += "  " + "  ".join(f"{k}: {v}" for k, v in details if v and k in keep)
+                continue
             out.extend(f"   {k}: {v}" for k, v in details if v)
             out.extend(f"   PROBLEM: {p}" for p in step.problems)
         out.append(self.summary())
@@ -175,30 +182,36 @@ def find_asset(ledger: Ledger, target: str | Path) -> LedgerEntry:
 
 
 def ledger_lineage(ledger: Ledger, entry: LedgerEntry) -> Lineage:
-    """The lineage of a ledger asset, walking ingredient links level by level."""
+    """The lineage of a ledger asset: every linked ancestor loaded at once, then walked."""
+    entries = {entry.id: entry}
+    entries.update(ledger.get_assets(ledger.linked_ancestors(entry.id) - {entry.id}))
     root = _ledger_step(entry, None)
-    level: list[tuple[LineageStep, LedgerEntry, tuple[str, ...]]] = [(root, entry, (entry.id,))]
-    while level:
-        wanted = {}
-        for step, current, path in level:
-            if len(path) > MAX_DEPTH:
-                raise LedgerError(f"lineage of {entry.id} is deeper than {MAX_DEPTH} steps")
-            for item in current.record.ingredients:  # type: ignore[union-attr]
-                wanted[id(item)] = (step, item, path, item.source_asset_id or _match(ledger, item))
-        found = ledger.get_assets(i for (_, _, _, i) in wanted.values() if i)
-        level = []
-        for step, item, path, source in wanted.values():
-            parent = found.get(source) if source else None
-            if parent is None:
-                step.inputs.append(_unrecorded(item, source))
-                continue
-            if parent.id in path:
-                chain = " -> ".join((*path, parent.id))
-                raise LedgerError(f"cycle through the ledger: {chain}")
-            child = _ledger_step(parent, item)
-            step.inputs.append(child)
-            level.append((child, parent, (*path, parent.id)))
+    _add_inputs(ledger, root, entry, entries, (entry.id,))
     return Lineage("ledger", root)
+
+
+def _add_inputs(
+    ledger: Ledger,
+    step: LineageStep,
+    entry: LedgerEntry,
+    entries: dict[str, LedgerEntry],
+    path: tuple[str, ...],
+) -> None:
+    if len(path) > MAX_DEPTH:
+        raise LedgerError(f"lineage of {path[0]} is deeper than {MAX_DEPTH} steps")
+    for item in entry.record.ingredients:  # type: ignore[union-attr]
+        source = item.source_asset_id or ledger.source_of(item)  # rows from before links
+        if source is not None and source not in entries:
+            entries.update(ledger.get_assets([source, *ledger.linked_ancestors(source)]))
+        parent = entries.get(source) if source else None
+        if parent is None:
+            step.inputs.append(_unrecorded(item, source))
+            continue
+        if parent.id in path:
+            raise LedgerError(f"cycle through the ledger: {' -> '.join((*path, parent.id))}")
+        child = _ledger_step(parent, item)
+        step.inputs.append(child)
+        _add_inputs(ledger, child, parent, entries, (*path, parent.id))
 
 
 def ledger_ancestry_hashes(ledger: Ledger, sha256: str) -> set[str]:
@@ -208,16 +221,6 @@ def ledger_ancestry_hashes(ledger: Ledger, sha256: str) -> set[str]:
         return set()
     lineage = ledger_lineage(ledger, found[-1])
     return {s.sha256 for s in lineage.steps if s.sha256}
-
-
-def _match(ledger: Ledger, item: IngredientRecord) -> str | None:
-    """The asset an unlinked ingredient is (rows from before links were recorded)."""
-    if item.manifest_label:
-        by_label = ledger.find_by_manifest_label(item.manifest_label)
-        if by_label:
-            return by_label[0].id
-    by_hash = ledger.find_by_sha256(item.sha256)
-    return by_hash[0].id if by_hash else None
 
 
 def _ledger_step(entry: LedgerEntry, via: IngredientRecord | None) -> LineageStep:

@@ -269,6 +269,21 @@ class Ledger:
         found = self._find("asset", models.assets.c.asset_id.in_(wanted))
         return {entry.id: entry for entry in found}
 
+    def linked_ancestors(self, asset_id: str) -> set[str]:
+        """Ids of every asset reachable through `ingredients.source_asset_id` links (one query).
+
+        `UNION` (not `UNION ALL`) makes the recursion stop on a cycle of hand-edited rows.
+        """
+        query = sa.text(
+            "WITH RECURSIVE anc(id) AS ("
+            " SELECT source_asset_id FROM ingredients"
+            " WHERE asset_id = :root AND source_asset_id IS NOT NULL"
+            " UNION SELECT i.source_asset_id FROM ingredients i JOIN anc ON i.asset_id = anc.id"
+            " WHERE i.source_asset_id IS NOT NULL) SELECT id FROM anc"
+        )
+        with self.read_snapshot("reading lineage") as conn:
+            return {str(row[0]) for row in conn.execute(query, {"root": asset_id})}
+
     def link_ingredients(
         self, ingredients: Sequence[IngredientRecord]
     ) -> tuple[IngredientRecord, ...]:
@@ -280,13 +295,14 @@ class Ledger:
         linked = []
         for item in ingredients:
             if item.source_asset_id is None:
-                source = self._source_of(item)
+                source = self.source_of(item)
                 if source is not None:
                     item = dataclasses.replace(item, source_asset_id=source)
             linked.append(item)
         return tuple(linked)
 
-    def _source_of(self, item: IngredientRecord) -> str | None:
+    def source_of(self, item: IngredientRecord) -> str | None:
+        """The id of the asset an ingredient is (by manifest label, else SHA-256), or None."""
         table = models.assets
         with self.read_snapshot("linking ingredients") as conn:
             for column, value in (
