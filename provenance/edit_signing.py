@@ -112,8 +112,8 @@ def sign_human_work(
     credentials, store = studio.credential_reader.read_store(parent_data, parent_mime)
     if credentials is not None:
         credentials.require_acceptable(parent, spec.accept_invalid_parent)
-    _refuse_own_credentials(studio, edited, data, mime, credentials)
     _refuse_cycle(studio, edited, digest, parent_digest)
+    _refuse_own_credentials(studio, edited, data, mime, credentials)
     ingredient = parent_ingredient(
         parent,
         parent_data,
