@@ -246,7 +246,7 @@ def _bad_cases(tmp_path: Path, home: Path) -> dict[str, tuple[list[Any], str]]:
         "unknown action": (
             [edited, "--parent", parent, "--editor", "Ana", "--action", "c2pa.created"],
             "--action",
-        ),  # fmt: skip
+        ),
     }
 
 
