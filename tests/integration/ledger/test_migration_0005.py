@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from provenance import migrate
 from provenance.db import create_engine
 from provenance.ledger import Ledger
-from provenance.ledger.canonical import ADDED_IN_3, GENESIS_HASH, SCHEMA, SCHEMA_2, entry_schema
 from provenance.ledger._read import TABLES
+from provenance.ledger.canonical import ADDED_IN_3, GENESIS_HASH, SCHEMA, SCHEMA_2, entry_schema
 from provenance.ledger.rows import entry_rows
 from provenance.ledger.samples import sample_asset, sample_refusal
 
