@@ -1,0 +1,82 @@
+"""Sketch, render, retouch, render, retouch: every step trusted, the chain complete twice.
+
+The chain is made by `provenance.collaboration` (a signed sketch, style transfer on the tiny
+random-weight network with the previous file as content, scripted retouches signed with
+`--parent`).  Then: each file is Trusted for c2pa's own Reader and for `provenant verify`;
+each step's `parentOf` ingredient names the previous file's manifest; `audit lineage`
+(ledger) and `verify --tree` (credentials alone) both give the 5 steps in order; with a
+middle file deleted the ledger names it missing while the credentials still carry it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+from provenance.collaboration import run_chain
+from provenance.config import Settings
+from provenance.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
+from provenance.studio import Studio
+from provenance.trust import verification_settings
+
+KINDS = ["human sketch", "model render", "human retouch", "model render", "human retouch"]
+SUMMARY = "5 steps: 1 human sketch, 2 model renders, 2 human retouches; 2 unsigned inputs"
+
+
+def _raw_store(path: Path, settings: Settings) -> dict[str, Any]:
+    roots = "".join(Path(p).read_text() for p in settings.trust.anchors)
+    context = c2pa.Context.from_dict(verification_settings(roots))
+    with c2pa.Reader("image/png", io.BytesIO(path.read_bytes()), context=context) as reader:
+        return json.loads(reader.json())
+
+
+def test_a_five_step_collaboration_is_trusted_and_complete(
+    studio_home: Path, cli, models, inputs, tmp_path: Path
+) -> None:
+    settings = Settings.load(home=studio_home, env={})
+    with Studio(settings) as studio:
+        chain = run_chain(studio, tmp_path / "work", model=str(models.adain), style=inputs["style"])
+    assert chain.kinds == KINDS
+
+    labels = []
+    for n, path in enumerate(chain.files):
+        store = _raw_store(path, settings)
+        assert store["validation_state"] == "Trusted", (path, store.get("validation_status"))
+        active = store["manifests"][store["active_manifest"]]
+        parents = [i for i in active.get("ingredients", []) if i["relationship"] == "parentOf"]
+        if n:
+            (parent,) = parents
+            assert parent["active_manifest"] == labels[-1]
+            assert not parent["validation_results"]["activeManifest"].get("failure")
+        labels.append(store["active_manifest"])
+    verified = cli("verify", *chain.files, "--json")
+    assert verified.exit_code == EXIT_OK, verified.output
+    assert {json.loads(line)["state"] for line in verified.stdout.splitlines()} == {"trusted"}
+
+    audited = cli("audit", "lineage", chain.files[-1], "--json")
+    assert audited.exit_code == EXIT_OK, audited.output
+    ledger_view = json.loads(audited.stdout)
+    steps = [s for s in ledger_view["steps"] if s["kind"] != "unsigned input"]
+    assert [s["kind"] for s in steps] == KINDS
+    assert [s["asset_id"] for s in steps] == chain.asset_ids
+    assert ledger_view["summary"] == SUMMARY and ledger_view["clean"] is True
+    assert steps[2]["actor"] == "Ana Lima (Krita 5.2)"
+
+    tree = cli("verify", "--tree", "--json", chain.files[-1])
+    credentials_view = json.loads(tree.stdout)["lineage"]
+    steps = [s for s in credentials_view["steps"] if s["kind"] != "unsigned input"]
+    assert [s["kind"] for s in steps] == KINDS
+    assert [s["manifest_label"] for s in steps] == labels
+    assert credentials_view["summary"] == SUMMARY and credentials_view["clean"] is True
+
+    chain.files[2].unlink()  # the first retouch is lost from disk
+    audited = cli("audit", "lineage", chain.asset_ids[-1])
+    assert audited.exit_code == EXIT_VERIFICATION_FAILED
+    assert f"missing: the file {chain.files[2]} is gone" in audited.stdout
+    assert "5 steps" in audited.stdout and "NOT a clean chain" in audited.stdout
+    tree = cli("verify", "--tree", "--json", chain.files[-1])
+    assert json.loads(tree.stdout)["lineage"]["clean"] is True  # the credentials carry it
