@@ -61,10 +61,11 @@ def run_chain(
     renders: int = 2,
     editor: str = "Ana Lima",
     tool: str = "Krita 5.2",
+    size: int = 96,
 ) -> Chain:
     """Sketch, then `renders` times (model render, human retouch): 1 + 2*renders steps."""
     chain = Chain()
-    sketch = draw_sketch(workdir / "drafts" / "sketch.png")
+    sketch = draw_sketch(workdir / "drafts" / "sketch.png", size)
     made = sign_human_work(studio, sketch, None, EditRequest(editor, tool=tool), workdir / "signed")
     chain.files.append(made.path)
     chain.asset_ids.append(made.asset_id)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from provenance.db import begin_immediate, create_engine, redact
 from provenance.errors import DuplicateRecordError, LedgerError
-from provenance.ledger import _read, models
+from provenance.ledger import _read, links, models
 from provenance.ledger.records import (
     AssetRecord,
     EntryKind,
@@ -270,19 +270,14 @@ class Ledger:
         return {entry.id: entry for entry in found}
 
     def linked_ancestors(self, asset_id: str) -> set[str]:
-        """Ids of every asset reachable through `ingredients.source_asset_id` links (one query).
-
-        `UNION` (not `UNION ALL`) makes the recursion stop on a cycle of hand-edited rows.
-        """
-        query = sa.text(
-            "WITH RECURSIVE anc(id) AS ("
-            " SELECT source_asset_id FROM ingredients"
-            " WHERE asset_id = :root AND source_asset_id IS NOT NULL"
-            " UNION SELECT i.source_asset_id FROM ingredients i JOIN anc ON i.asset_id = anc.id"
-            " WHERE i.source_asset_id IS NOT NULL) SELECT id FROM anc"
-        )
+        """Ids of every asset reachable from `asset_id` through ingredient links."""
         with self.read_snapshot("reading lineage") as conn:
-            return {str(row[0]) for row in conn.execute(query, {"root": asset_id})}
+            return links.linked_ancestors(conn, asset_id)
+
+    def ancestry_hashes(self, sha256: str) -> set[str]:
+        """SHA-256s of the assets with these bytes and of every asset linked below them."""
+        with self.read_snapshot("reading lineage") as conn:
+            return links.ancestry_hashes(conn, sha256)
 
     def link_ingredients(
         self, ingredients: Sequence[IngredientRecord]
@@ -292,29 +287,18 @@ class Ledger:
         The manifest label decides first (it names one signing exactly); else the SHA-256 of
         the ingredient's bytes, oldest asset first.  Unknown ingredients stay unlinked.
         """
-        linked = []
-        for item in ingredients:
-            if item.source_asset_id is None:
-                source = self.source_of(item)
-                if source is not None:
-                    item = dataclasses.replace(item, source_asset_id=source)
-            linked.append(item)
-        return tuple(linked)
+        with self.read_snapshot("linking ingredients") as conn:
+            return tuple(
+                item
+                if item.source_asset_id is not None
+                else dataclasses.replace(item, source_asset_id=links.source_of(conn, item))
+                for item in ingredients
+            )
 
     def source_of(self, item: IngredientRecord) -> str | None:
         """The id of the asset an ingredient is (by manifest label, else SHA-256), or None."""
-        table = models.assets
-        with self.read_snapshot("linking ingredients") as conn:
-            for column, value in (
-                (table.c.manifest_label, item.manifest_label),
-                (table.c.sha256, item.sha256),
-            ):
-                if value:
-                    stmt = sa.select(table.c.asset_id).where(column == value).order_by(table.c.seq)
-                    found = conn.execute(stmt.limit(1)).scalar()
-                    if found is not None:
-                        return str(found)
-        return None
+        with self.read_snapshot("reading lineage") as conn:
+            return links.source_of(conn, item)
 
     def assets_for_request(self, request_id: str) -> list[LedgerEntry]:
         """A request's assets, by image index."""
