@@ -12,6 +12,8 @@ network, signed retouch, render, retouch).  Then, side by side and interleaved:
   (`sign_external`, what `provenant sign FILE --generator --model` runs) and as an edit of
   the last render (`sign_human_work`, what `sign FILE --parent RENDER --editor` runs); both
   with policies, signing and the ledger commit, in process (no CLI start-up);
+* the same two as `provenant sign` commands (a process each, start-up and policy loading
+  included: what a user waits for), `--cli-runs` times each;
 * `audit lineage`: finding the last file's asset by its bytes and walking its 5-step lineage
   (`find_asset` + `ledger_lineage`, what the command runs), in process.
 
@@ -64,8 +66,28 @@ def _studio_settings(root: Path, database_url: str | None) -> Any:
     return Settings.load(home=root / "home", env=env)
 
 
+def _cli_seconds(home: Path, database_url: str | None, args: list[str]) -> float:
+    import os
+    import subprocess
+
+    env = {**os.environ, "PROVENANT_HOME": str(home)}
+    if database_url:
+        env["PROVENANT_DATABASE_URL"] = database_url
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("provenant")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"provenant {' '.join(args)}: {done.stderr.strip()[-300:]}")
+    return seconds
+
+
 def bench_engine(
-    engine: str, database_url: str | None, runs: int, walks: int, size: int
+    engine: str, database_url: str | None, runs: int, walks: int, size: int, cli_runs: int
 ) -> dict[str, Any]:
     """One engine's figures (see the module docstring)."""
     from generators.tiny import make_tiny_models
@@ -93,13 +115,23 @@ def bench_engine(
             edit_spec = EditRequest("Ana Lima", ("c2pa.drawing",), "Krita 5.2")
             plain, parent = [], []
             for n in range(runs + 1):  # the first pair warms both paths up, not counted
-                a = _timed(lambda: sign_external(studio, edited, import_spec, root / f"p{n}"))
-                b = _timed(
-                    lambda: sign_human_work(studio, edited, render, edit_spec, root / f"e{n}")
-                )
+                plain_out, edit_out = root / f"p{n}", root / f"e{n}"
+                a = _timed(lambda: sign_external(studio, edited, import_spec, plain_out))  # noqa: B023
+                b = _timed(lambda: sign_human_work(studio, edited, render, edit_spec, edit_out))  # noqa: B023
                 if n:
                     plain.append(a)
                     parent.append(b)
+            cli_plain, cli_parent = [], []
+            for n in range(cli_runs):
+                home, base = root / "home", ["sign", str(edited)]
+                plain_args = [*base, "--generator", "othertool", "--model", "m"]
+                edit_args = [*base, "--parent", str(render), "--editor", "Ana Lima"]
+                cli_plain.append(
+                    _cli_seconds(home, database_url, [*plain_args, "--out", str(root / f"cp{n}")])
+                )
+                cli_parent.append(
+                    _cli_seconds(home, database_url, [*edit_args, "--out", str(root / f"ce{n}")])
+                )
             last = chain.files[-1]
             ledger = studio.ledger
             steps = len(ledger_lineage(ledger, find_asset(ledger, last)).steps)
@@ -113,6 +145,14 @@ def bench_engine(
         "sign_plain_median_ms": _median_ms(plain),
         "sign_parent_median_ms": _median_ms(parent),
         "sign_parent_ratio": round(statistics.median(parent) / statistics.median(plain), 3),
+        "cli_runs": cli_runs,
+        "cli_sign_plain_median_ms": _median_ms(cli_plain) if cli_plain else None,
+        "cli_sign_parent_median_ms": _median_ms(cli_parent) if cli_parent else None,
+        "cli_sign_parent_ratio": (
+            round(statistics.median(cli_parent) / statistics.median(cli_plain), 3)
+            if cli_plain
+            else None
+        ),
         "lineage_chain_steps": chain.kinds,
         "lineage_tree_nodes": steps,
         "lineage_walks": walks,
@@ -151,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--walks", type=int, default=50)
+    parser.add_argument("--cli-runs", type=int, default=3)
     parser.add_argument("--sizes", nargs="+", type=int, default=[96, 768])
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args(argv)
@@ -158,19 +199,26 @@ def main(argv: list[str] | None = None) -> int:
     for engine in args.engines:
         for size in args.sizes:
             if engine == "sqlite":
-                results.append(bench_engine("sqlite", None, args.runs, args.walks, size))
+                results.append(
+                    bench_engine("sqlite", None, args.runs, args.walks, size, args.cli_runs)
+                )
                 continue
             url, drop = _postgres_database(args.postgres_url)
             try:
-                results.append(bench_engine("postgresql", url, args.runs, args.walks, size))
+                results.append(
+                    bench_engine("postgresql", url, args.runs, args.walks, size, args.cli_runs)
+                )
             finally:
                 drop()
     for r in results:
         print(
-            f"{r['engine']:>10} {r['image_size'][0]}px: sign plain {r['sign_plain_median_ms']} ms, sign --parent "
+            f"{r['engine']:>10} {r['image_size'][0]}px: "
+            f"sign plain {r['sign_plain_median_ms']} ms, sign --parent "
             f"{r['sign_parent_median_ms']} ms ({r['sign_parent_ratio']}x, target <= 1.3x); "
             f"audit lineage of 5 steps {r['lineage_median_ms']} ms median, "
-            f"{r['lineage_p95_ms']} ms p95 (target <= 50 ms)"
+            f"{r['lineage_p95_ms']} ms p95 (target <= 50 ms); as commands: "
+            f"{r['cli_sign_plain_median_ms']} vs {r['cli_sign_parent_median_ms']} ms "
+            f"({r['cli_sign_parent_ratio']}x)"
         )
     if args.record:
         document = {

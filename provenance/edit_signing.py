@@ -11,13 +11,15 @@ manifest says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from provenance.editing import (
     DIGITAL_CREATION,
     HUMAN_GENERATOR,
+    Ancestor,
     HumanStep,
     ancestors,
     changed_region,
@@ -28,14 +30,15 @@ from provenance.editing import (
     sha256_of,
     source_type,
 )
-from provenance.errors import BadInputError
+from provenance.errors import BadInputError, LedgerError
 from provenance.ids import new_asset_id
 from provenance.imageio import open_image, read_file, sniff_mime
-from provenance.parent import ParentIngredient, parent_ingredient
+from provenance.ledger import AssetRecord
+from provenance.parent import NO_CREDENTIALS, ParentIngredient, parent_ingredient
 from provenance.policyset import as_screenable
 from provenance.recording import asset_record
 from provenance.studio import Studio
-from provenance.types import GenerationRequest, new_id
+from provenance.types import GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
 
 
@@ -88,23 +91,65 @@ class EditResult:
 def sign_human_work(
     studio: Studio, edited: Path, parent: Path | None, spec: EditRequest, out_dir: Path
 ) -> EditResult:
-    """Screen, sign and record `edited` (an edit of `parent`, or a new work if None)."""
+    """Screen, sign and record `edited` (an edit of `parent`, or a new work if None).
+
+    The parent's side (its credentials, the cycle check, the changed region) runs on a
+    worker thread while this one screens the edited pixels: c2pa and onnxruntime release
+    the GIL, and the image screens do not depend on the parent.  Every bad-input check
+    still decides before any refusal is recorded or anything is signed.
+    """
     editor = check_person_name(spec.editor)
-    actions = check_actions(spec.actions)
+    check_actions(spec.actions)  # before any file is read
     tool = check_person_name(spec.tool, "--tool") if spec.tool else None
     data = read_file(edited)
     mime = sniff_mime(data, edited)
     pixels = open_image(data, str(edited)).convert("RGB")
+    _refuse_existing_output(out_dir, edited)
+    side: Future[tuple[ParentIngredient | None, list[Ancestor], dict[str, Any]]]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if parent is None:
+            side = pool.submit(_new_work, studio, edited, data, mime, editor, tool)
+        else:
+            side = pool.submit(_parent_side, studio, edited, data, mime, pixels, parent, spec)
+        request = _request(studio, spec, inherited_card(()))
+        screened = studio.policies.screen_image(as_screenable(pixels, seed=0), request)
+        ingredient, history, kind = side.result()
+    human = HumanStep(editor, tool, **kind)
+    card = inherited_card(history)
+    request = replace(request, model_card=card)
+    licence_verdict = _screen_licence(studio, request)
+    studio.enforce(screened, request, "image", 0, sha256_of(data))
+    image = as_screenable(pixels, seed=0, card=card)
+    verdicts = (licence_verdict, screened)
+    return _sign_and_store(
+        studio, edited, data, mime, request, image, verdicts, ingredient, human, out_dir
+    )
+
+
+def _new_work(
+    studio: Studio, edited: Path, data: bytes, mime: str, editor: str, tool: str | None
+) -> tuple[ParentIngredient | None, list[Ancestor], dict[str, Any]]:
+    own, _ = studio.credential_reader.read_store(data, mime)
+    if own is not None:
+        raise BadInputError(
+            f"{edited}: it already carries C2PA credentials ({own.summary()}); give "
+            "--parent ORIGINAL for an edit, or sign it without --editor to keep them"
+        )
+    kind = {"actions": ("c2pa.created",), "source_type": DIGITAL_CREATION, "created": True}
+    return None, [], kind
+
+
+def _parent_side(
+    studio: Studio,
+    edited: Path,
+    data: bytes,
+    mime: str,
+    pixels: Any,
+    parent: Path,
+    spec: EditRequest,
+) -> tuple[ParentIngredient | None, list[Ancestor], dict[str, Any]]:
+    """Read and check the parent; what the edit is, as far as the two files tell."""
     digest = sha256_of(data)
-    if parent is None:
-        own, _ = studio.credential_reader.read_store(data, mime)
-        if own is not None:
-            raise BadInputError(
-                f"{edited}: it already carries C2PA credentials ({own.summary()}); give "
-                "--parent ORIGINAL for an edit, or sign it without --editor to keep them"
-            )
-        human = HumanStep(editor, ("c2pa.created",), tool, DIGITAL_CREATION, created=True)
-        return _finish(studio, edited, data, mime, pixels, None, human, spec, out_dir, [])
     parent_data = _read_parent(parent, edited, digest)
     parent_mime = sniff_mime(parent_data, parent)
     parent_pixels = open_image(parent_data, f"--parent {parent}")
@@ -115,16 +160,38 @@ def sign_human_work(
     _refuse_cycle(studio, edited, digest, parent_digest)
     _refuse_own_credentials(studio, edited, data, mime, credentials)
     ingredient = parent_ingredient(
-        parent,
-        parent_data,
-        parent_mime,
-        parent_digest,
-        credentials if credentials is not None else _no_credentials(),
+        parent, parent_data, parent_mime, parent_digest, credentials or NO_CREDENTIALS
     )
     history = ancestors(store)
-    region = changed_region(parent_pixels, pixels)
-    human = HumanStep(editor, actions, tool, source_type(actions, history), region)
-    return _finish(studio, edited, data, mime, pixels, ingredient, human, spec, out_dir, history)
+    actions = check_actions(spec.actions)
+    kind = {
+        "actions": actions,
+        "source_type": source_type(actions, history),
+        "region": changed_region(parent_pixels, pixels),
+    }
+    return ingredient, history, kind
+
+
+def _request(studio: Studio, spec: EditRequest, card: ModelInfo) -> GenerationRequest:
+    return studio.prepare(
+        GenerationRequest(
+            prompt="",
+            generator=HUMAN_GENERATOR,
+            request_id=new_id("hum"),
+            requester=spec.requester,
+            project=spec.project,
+            license=spec.license,
+            use=spec.use,
+            model_card=card,
+        )
+    )
+
+
+def _refuse_existing_output(out_dir: Path, edited: Path) -> None:
+    """Decided before any work: the signed copy never replaces a file."""
+    target = Path(out_dir) / edited.name
+    if target.exists() or target.is_symlink():
+        raise BadInputError(f"{target}: already exists; refusing to overwrite it")
 
 
 def _read_parent(parent: Path, edited: Path, edited_digest: str) -> bytes:
@@ -141,12 +208,6 @@ def _read_parent(parent: Path, edited: Path, edited_digest: str) -> bytes:
             "its parent"
         )
     return data
-
-
-def _no_credentials() -> Any:
-    from provenance.parent import ParentCredentials
-
-    return ParentCredentials(active_manifest=None, state="None")
 
 
 def _refuse_own_credentials(
@@ -173,39 +234,12 @@ def _refuse_cycle(studio: Studio, edited: Path, digest: str, parent_digest: str)
         )
 
 
-def _finish(
-    studio: Studio,
-    edited: Path,
-    data: bytes,
-    mime: str,
-    pixels: Any,
-    parent: ParentIngredient | None,
-    human: HumanStep,
-    spec: EditRequest,
-    out_dir: Path,
-    history: list[Any],
-) -> EditResult:
-    card = inherited_card(history)
-    request = studio.prepare(
-        GenerationRequest(
-            prompt="",
-            generator=HUMAN_GENERATOR,
-            request_id=new_id("hum"),
-            requester=spec.requester,
-            project=spec.project,
-            license=spec.license,
-            use=spec.use,
-            model_card=card,
-        )
-    )
-    image = as_screenable(pixels, seed=0, card=card)
-    licence_verdict = _screen_licence(studio, request)
-    image_verdict = studio.policies.screen_image(image, request)
-    studio.enforce(image_verdict, request, "image", 0, sha256_of(data))
-    verdicts = (licence_verdict, image_verdict)
-    return _sign_and_store(
-        studio, edited, data, mime, request, image, verdicts, parent, human, out_dir
-    )
+def record_of(entry: Any) -> AssetRecord:
+    """The asset record of a stored entry (an asset commit always stores one)."""
+    record = entry.record
+    if not isinstance(record, AssetRecord):
+        raise LedgerError(f"entry {entry.id} is not an asset")
+    return record
 
 
 def _screen_licence(studio: Studio, request: GenerationRequest) -> Verdict:
@@ -263,8 +297,6 @@ def _sign_and_store(
     signed = studio.signer.sign(data, mime, manifest, ingredients)
     parent_record = parent.ledger_record() if parent else None
     if parent_record is not None and parent_record.manifest_label is None:
-        from dataclasses import replace
-
         parent_record = replace(parent_record, validation_state=None)
     record = asset_record(
         request=request,
@@ -283,7 +315,7 @@ def _sign_and_store(
         contributors=(human.contributor(),),
     )
     stored = studio.store.commit(out_dir, edited.name, signed.data, record)
-    links = [i.source_asset_id for i in stored.entry.record.ingredients] if stored.entry else []
+    links = [i.source_asset_id for i in record_of(stored.entry).ingredients]
     return EditResult(
         edited,
         stored.path,

@@ -150,7 +150,8 @@ def ancestors(store: Mapping[str, Any]) -> list[Ancestor]:
     found = []
     for label in order:
         manifest = manifests[label] or {}
-        actions, generation = [], None
+        actions: list[Mapping[str, Any]] = []
+        generation = None
         for assertion in manifest.get("assertions") or ():
             if str(assertion.get("label", "")).startswith("c2pa.actions"):
                 actions.extend((assertion.get("data") or {}).get("actions") or ())
@@ -238,8 +239,8 @@ class HumanStep:
     """What a person did, as `sign --editor` was told and found it."""
 
     editor: str
-    actions: tuple[str, ...]
     tool: str | None
+    actions: tuple[str, ...]
     source_type: str
     region: tuple[int, int, int, int] | None = None
     created: bool = False

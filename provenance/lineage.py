@@ -339,9 +339,11 @@ def _manifest_step(
     actors = [str(x.get("identifier")) for a in actions for x in a.get("actors") or () if x]
     generation = assertions.get(GENERATION_LABEL) or {}
     policy = assertions.get(POLICY_LABEL) or {}
-    model = generation.get("model") if isinstance(generation.get("model"), dict) else {}
+    card = generation.get("model")
+    model: dict[str, Any] = card if isinstance(card, dict) else {}
     ai = any(is_ai_source_type(a.get("digitalSourceType")) for a in actions)
     agent = next((a.get("softwareAgent") for a in actions if a.get("softwareAgent")), None)
+    actor: str | None
     if actors:
         kind = HUMAN_SKETCH if "c2pa.created" in names else HUMAN_RETOUCH
         actor = ", ".join(dict.fromkeys(actors))

@@ -110,6 +110,10 @@ class ParentCredentials:
         )
 
 
+#: What a parent without any manifest store is recorded as (no label, no state).
+NO_CREDENTIALS = ParentCredentials(active_manifest=None, state="None")
+
+
 def from_store(store: Mapping[str, Any]) -> ParentCredentials:
     """Credentials from c2pa's manifest store JSON (`Reader.json()`)."""
     results = store.get("validation_results") or {}
