@@ -62,10 +62,14 @@ def run_chain(
     editor: str = "Ana Lima",
     tool: str = "Krita 5.2",
     size: int = 96,
+    sketch: Path | None = None,
 ) -> Chain:
-    """Sketch, then `renders` times (model render, human retouch): 1 + 2*renders steps."""
+    """Sketch, then `renders` times (model render, human retouch): 1 + 2*renders steps.
+
+    `sketch` is the person's drawing (default: one drawn at `size` pixels).
+    """
     chain = Chain()
-    sketch = draw_sketch(workdir / "drafts" / "sketch.png", size)
+    sketch = sketch or draw_sketch(workdir / "drafts" / "sketch.png", size)
     made = sign_human_work(studio, sketch, None, EditRequest(editor, tool=tool), workdir / "signed")
     chain.files.append(made.path)
     chain.asset_ids.append(made.asset_id)

@@ -80,3 +80,51 @@ def test_a_five_step_collaboration_is_trusted_and_complete(
     assert "5 steps" in audited.stdout and "NOT a clean chain" in audited.stdout
     tree = cli("verify", "--tree", "--json", chain.files[-1])
     assert json.loads(tree.stdout)["lineage"]["clean"] is True  # the credentials carry it
+
+
+def test_inpainting_credits_the_sketch_as_parent_and_the_mask_as_input(
+    studio_home: Path, cli, models, tmp_path: Path
+) -> None:
+    from PIL import Image, ImageDraw
+
+    from provenance.collaboration import draw_sketch
+
+    sketch = draw_sketch(tmp_path / "sketch.png", 64)
+    signed = cli("sign", sketch, "--editor", "Ana Lima", "--out", tmp_path / "s", "--json")
+    assert signed.exit_code == EXIT_OK, signed.output
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((16, 16, 40, 40), fill=255)
+    mask.save(tmp_path / "mask.png")
+    made = cli("generate", "-g", "diffusion", "-m", models.diffusion, "-p", "a red door",
+               "--init", tmp_path / "s" / "sketch.png", "--mask", tmp_path / "mask.png",
+               "--param", "strength=0.5", "--param", "steps=2", "--seed", "3",
+               "--out", tmp_path / "out", "--json")  # fmt: skip
+    assert made.exit_code == EXIT_OK, made.output
+    (image,) = json.loads(made.stdout)["images"]
+    store = _raw_store(Path(image["path"]), Settings.load(home=studio_home, env={}))
+    assert store["validation_state"] == "Trusted"
+    active = store["manifests"][store["active_manifest"]]
+    parent, masked = active["ingredients"]
+    assert (parent["title"], parent["relationship"]) == ("sketch.png", "parentOf")
+    assert parent["active_manifest"] in store["manifests"]
+    assert (masked["title"], masked["relationship"]) == ("mask.png", "inputTo")
+    opened, edited = next(
+        a["data"]["actions"] for a in active["assertions"] if a["label"] == "c2pa.actions.v2"
+    )
+    assert opened["action"] == "c2pa.opened" and edited["action"] == "c2pa.edited"
+    # The mask is referenced by the edit (c2pa writes the ids as hashed ingredient links).
+    (ref,) = edited["parameters"]["ingredients"]
+    assert ref["url"].endswith(masked["label"])
+    generation = next(a["data"] for a in active["assertions"]
+                      if a["label"] == "org.provenant.generation")  # fmt: skip
+    assert generation["params"]["mode"] == "inpaint"
+    assert generation["params"]["pipeline"] == "StableDiffusionInpaintPipeline"
+
+    audited = cli("audit", "lineage", image["path"], "--json")
+    lineage = json.loads(audited.stdout)
+    assert [s["kind"] for s in lineage["steps"]] == [
+        "human sketch",
+        "unsigned input",
+        "model render",
+    ]
+    assert lineage["summary"] == "2 steps: 1 human sketch, 1 model render; 1 unsigned input"
