@@ -15,7 +15,7 @@ network, signed retouch, render, retouch).  Then, side by side and interleaved:
 * the same two as `provenant sign` commands (a process each, start-up and policy loading
   included: what a user waits for), `--cli-runs` times each;
 * `audit lineage`: finding the last file's asset by its bytes and walking its 5-step lineage
-  (`find_asset` + `ledger_lineage`, what the command runs), in process.
+  (`lineage_of`, what the command runs: one read snapshot), in process.
 
 Targets (issue 14): `sign --parent` <= 1.3x plain `sign`; `audit lineage` <= 50 ms.
 """
@@ -94,7 +94,7 @@ def bench_engine(
     from provenance.collaboration import retouch, run_chain
     from provenance.edit_signing import EditRequest, sign_human_work
     from provenance.importer import ImportSpec, sign_external
-    from provenance.lineage import find_asset, ledger_lineage
+    from provenance.lineage import lineage_of
     from provenance.studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,8 +134,8 @@ def bench_engine(
                 )
             last = chain.files[-1]
             ledger = studio.ledger
-            steps = len(ledger_lineage(ledger, find_asset(ledger, last)).steps)
-            lineage = [_timed(lambda: ledger_lineage(ledger, find_asset(ledger, last)))
+            steps = len(lineage_of(ledger, last).steps)
+            lineage = [_timed(lambda: lineage_of(ledger, last))
                        for _ in range(walks)]  # fmt: skip
     return {
         "engine": engine,

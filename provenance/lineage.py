@@ -27,9 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import LedgerError
+from provenance.ledger import links
 from provenance.manifest import GENERATION_LABEL, POLICY_LABEL, is_ai_source_type
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from provenance.ledger import IngredientRecord, Ledger, LedgerEntry
 
 HUMAN_SKETCH, HUMAN_RETOUCH, MODEL_RENDER = "human sketch", "human retouch", "model render"
@@ -159,20 +162,44 @@ def _flat(step: LineageStep) -> dict[str, Any]:
 # -- from the ledger ------------------------------------------------------------------------
 
 
-def find_asset(ledger: Ledger, target: str | Path) -> LedgerEntry:
-    """The ledger asset for an asset id or a file (by its SHA-256, else its manifest label)."""
-    from provenance.errors import BadInputError
+def lineage_of(ledger: Ledger, target: str | Path) -> Lineage:
+    """`audit lineage`: the lineage of a file or asset id, read in one ledger snapshot."""
+    with ledger.read_snapshot("reading lineage") as conn:
+        return _walk(conn, _find(conn, target))
 
+
+def find_asset(ledger: Ledger, target: str | Path) -> LedgerEntry:
+    """The ledger asset for an asset id or a file (by the SHA-256 of its bytes)."""
+    with ledger.read_snapshot() as conn:
+        return _find(conn, target)
+
+
+def ledger_lineage(ledger: Ledger, entry: LedgerEntry) -> Lineage:
+    """The lineage of a ledger asset: every linked ancestor loaded at once, then walked."""
+    with ledger.read_snapshot("reading lineage") as conn:
+        return _walk(conn, entry)
+
+
+def _load(conn: Connection, where: Any) -> list[LedgerEntry]:
+    from provenance.ledger import _read
+
+    return [rows.to_entry() for rows in _read.load(conn, "asset", where)]
+
+
+def _find(conn: Connection, target: str | Path) -> LedgerEntry:
+    from provenance.errors import BadInputError
+    from provenance.imageio import read_file
+    from provenance.ledger import models
+
+    table = models.assets
     path = Path(target)
     if not path.exists():
-        entry = ledger.get_asset(str(target))
-        if entry is None:
+        by_id = _load(conn, table.c.asset_id == str(target))
+        if not by_id:
             raise BadInputError(f"{target}: neither a file nor an asset id in the ledger")
-        return entry
-    from provenance.imageio import read_file
-
-    data = read_file(path)
-    found = ledger.find_by_sha256(hashlib.sha256(data).hexdigest())
+        return by_id[0]
+    digest = hashlib.sha256(read_file(path)).hexdigest()
+    found = _load(conn, table.c.sha256 == digest)
     if found:
         return found[-1]
     raise BadInputError(
@@ -181,17 +208,25 @@ def find_asset(ledger: Ledger, target: str | Path) -> LedgerEntry:
     )
 
 
-def ledger_lineage(ledger: Ledger, entry: LedgerEntry) -> Lineage:
-    """The lineage of a ledger asset: every linked ancestor loaded at once, then walked."""
+def _walk(conn: Connection, entry: LedgerEntry) -> Lineage:
     entries = {entry.id: entry}
-    entries.update(ledger.get_assets(ledger.linked_ancestors(entry.id) - {entry.id}))
+    _fetch(conn, entries, links.linked_ancestors(conn, entry.id))
     root = _ledger_step(entry, None)
-    _add_inputs(ledger, root, entry, entries, (entry.id,))
+    _add_inputs(conn, root, entry, entries, (entry.id,))
     return Lineage("ledger", root)
 
 
+def _fetch(conn: Connection, entries: dict[str, LedgerEntry], ids: set[str]) -> None:
+    from provenance.ledger import models
+
+    wanted = sorted(ids - entries.keys())
+    if wanted:
+        for found in _load(conn, models.assets.c.asset_id.in_(wanted)):
+            entries[found.id] = found
+
+
 def _add_inputs(
-    ledger: Ledger,
+    conn: Connection,
     step: LineageStep,
     entry: LedgerEntry,
     entries: dict[str, LedgerEntry],
@@ -200,9 +235,9 @@ def _add_inputs(
     if len(path) > MAX_DEPTH:
         raise LedgerError(f"lineage of {path[0]} is deeper than {MAX_DEPTH} steps")
     for item in entry.record.ingredients:  # type: ignore[union-attr]
-        source = item.source_asset_id or ledger.source_of(item)  # rows from before links
+        source = item.source_asset_id or links.source_of(conn, item)  # rows from before links
         if source is not None and source not in entries:
-            entries.update(ledger.get_assets([source, *ledger.linked_ancestors(source)]))
+            _fetch(conn, entries, {source, *links.linked_ancestors(conn, source)})
         parent = entries.get(source) if source else None
         if parent is None:
             step.inputs.append(_unrecorded(item, source))
@@ -211,7 +246,7 @@ def _add_inputs(
             raise LedgerError(f"cycle through the ledger: {' -> '.join((*path, parent.id))}")
         child = _ledger_step(parent, item)
         step.inputs.append(child)
-        _add_inputs(ledger, child, parent, entries, (*path, parent.id))
+        _add_inputs(conn, child, parent, entries, (*path, parent.id))
 
 
 def ledger_ancestry_hashes(ledger: Ledger, sha256: str) -> set[str]:

@@ -27,11 +27,11 @@ def lineage(
 ) -> None:
     """Show who did what: each step from the first input to the file, and a summary."""
     from provenance.ledger import Ledger
-    from provenance.lineage import find_asset, ledger_lineage
+    from provenance.lineage import lineage_of
 
     with Ledger.from_settings(state(ctx).settings, read_only=True) as ledger:
         ledger.require_current()
-        found = ledger_lineage(ledger, find_asset(ledger, target))
+        found = lineage_of(ledger, target)
     if as_json:
         _output.emit_json(found.as_dict())
     else:

@@ -257,23 +257,6 @@ class Ledger:
         """Assets recorded at this output path (compared in `canonical_path` form)."""
         return self._find("asset", models.assets.c.path == canonical_path(path))
 
-    def find_by_manifest_label(self, label: str) -> list[LedgerEntry]:
-        """Assets whose active C2PA manifest has this label (one, unless rows were copied)."""
-        return self._find("asset", models.assets.c.manifest_label == label)
-
-    def get_assets(self, asset_ids: Iterable[str]) -> dict[str, LedgerEntry]:
-        """The asset entries with these ids, in one query per table (lineage walks)."""
-        wanted = sorted(set(asset_ids))
-        if not wanted:
-            return {}
-        found = self._find("asset", models.assets.c.asset_id.in_(wanted))
-        return {entry.id: entry for entry in found}
-
-    def linked_ancestors(self, asset_id: str) -> set[str]:
-        """Ids of every asset reachable from `asset_id` through ingredient links."""
-        with self.read_snapshot("reading lineage") as conn:
-            return links.linked_ancestors(conn, asset_id)
-
     def ancestry_hashes(self, sha256: str) -> set[str]:
         """SHA-256s of the assets with these bytes and of every asset linked below them."""
         with self.read_snapshot("reading lineage") as conn:
@@ -294,11 +277,6 @@ class Ledger:
                 else dataclasses.replace(item, source_asset_id=links.source_of(conn, item))
                 for item in ingredients
             )
-
-    def source_of(self, item: IngredientRecord) -> str | None:
-        """The id of the asset an ingredient is (by manifest label, else SHA-256), or None."""
-        with self.read_snapshot("reading lineage") as conn:
-            return links.source_of(conn, item)
 
     def assets_for_request(self, request_id: str) -> list[LedgerEntry]:
         """A request's assets, by image index."""
