@@ -295,17 +295,40 @@ def _asset_row(entry: LedgerEntry, thumb: Thumbnail) -> str:
     works = ", ".join(f"{esc(a.title)} ({esc(a.license or '?')})" for a in record.attributions)
     credits = works or _NONE
     return (
-        f'<tr data-asset="{esc(entry.id)}" data-file="{esc(thumb.status)}">'
+        f'<tr id="asset-{esc(entry.id)}" data-asset="{esc(entry.id)}" '
+        f'data-file="{esc(thumb.status)}">'
         f"<td>{_thumbnail_cell(thumb, name)}</td>"
         f'<td>{_time(record.created_at)}<br><code class="id">{esc(entry.id)}</code><br>'
         f'<span class="muted mono" title="{esc(record.path)}">{esc(name)}</span>{file_note}</td>'
         f"<td>{esc(record.generator)}<br>"
-        f'<span class="muted">{esc(record.model_name)} · seed {esc(record.seed)}</span></td>'
+        f'<span class="muted">{esc(record.model_name)} · seed {esc(record.seed)}</span>'
+        f"{_lineage(record)}</td>"
         f"<td>{_verdict(verdict_of(entry))}</td>"
         f'<td class="prompt">{_clip(record.prompt)}</td>'
         f'<td>{esc(record.requester)}<br><span class="muted">{esc(record.project)}</span></td>'
         f"<td>{credits}</td></tr>"
     )
+
+
+def _lineage(record: AssetRecord) -> str:
+    """Who made this step and what it was made from (links to those steps' rows)."""
+    parts = []
+    for person in record.contributors or ():
+        tool = f" in {person['tool']}" if person.get("tool") else ""
+        role = "drawn" if person.get("role") == "author" else "edited"
+        parts.append(f"{role} by {esc(person.get('name'))}{esc(tool)}")
+    for item in record.ingredients:
+        title = esc(item.title or item.sha256[:12])
+        link = (
+            f'<a href="#asset-{esc(item.source_asset_id)}">{title}</a>'
+            if item.source_asset_id
+            else title
+        )
+        state = f", {esc(item.validation_state)}" if item.validation_state else ""
+        parts.append(f"from {link} ({esc(item.relationship)}{state})")
+    if not parts:
+        return ""
+    return '<div class="lineage muted">' + "<br>".join(parts) + "</div>"
 
 
 def _assets(data: ReportData, thumbnails: Sequence[Thumbnail]) -> str:

@@ -73,6 +73,13 @@ def test_a_five_step_collaboration_is_trusted_and_complete(
     assert [s["manifest_label"] for s in steps] == labels
     assert credentials_view["summary"] == SUMMARY and credentials_view["clean"] is True
 
+    report = cli("audit", "report", "--html", tmp_path / "report.html")
+    assert report.exit_code == EXIT_OK, report.output
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "edited by Ana Lima in Krita 5.2" in html and "drawn by Ana Lima" in html
+    for made_from in chain.asset_ids[:-1]:  # each step links to the row it was made from
+        assert f'href="#asset-{made_from}"' in html and f'id="asset-{made_from}"' in html
+
     chain.files[2].unlink()  # the first retouch is lost from disk
     audited = cli("audit", "lineage", chain.asset_ids[-1])
     assert audited.exit_code == EXIT_VERIFICATION_FAILED
