@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -67,7 +68,6 @@ def _studio_settings(root: Path, database_url: str | None) -> Any:
 
 
 def _cli_seconds(home: Path, database_url: str | None, args: list[str]) -> float:
-    import os
     import subprocess
 
     env = {**os.environ, "PROVENANT_HOME": str(home)}
@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": {
                 "python": platform.python_version(),
                 "platform": platform.platform(),
-                "cpus": __import__("os").cpu_count(),
+                "cpus": os.cpu_count(),
+                "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             },
             "results": results,
         }
