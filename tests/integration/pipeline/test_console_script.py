@@ -78,7 +78,7 @@ def test_demo_runs_end_to_end(script, cli, json_lines, tmp_path) -> None:
     collaboration = report["collaboration"]
     assert collaboration["clean"] is True, collaboration["problems"]
     assert collaboration["summary"].startswith("3 steps: 1 human sketch, 1 model render, 1 human")
-    assert "lineage of retouch-1.png" in result.stderr + result.stdout
+    assert [Path(f).name for f in collaboration["files"]][::2] == ["sketch.png", "retouch-1.png"]
     collab = cli("--home", report["home"], "verify", "--json", *collaboration["files"])
     assert {r["state"] for r in json_lines(collab.stdout)} == {"trusted"}, collab.output
 
