@@ -275,3 +275,20 @@ def test_an_edit_that_would_close_a_cycle_through_the_ledger_is_refused(studio, 
     assert cycle.exit_code == EXIT_ERROR
     assert "cycle" in _one_error_line(cycle)
     assert not (tmp_path / "c").exists() and len(_assets(studio)) == before
+
+
+def test_an_edit_that_reproduces_a_protected_work_is_blocked(studio, tmp_path, th) -> None:
+    parent = _signed_model_output(studio, tmp_path)
+    work = tmp_path / "protected.png"
+    work.write_bytes(th.image_bytes("png", 64, 11))
+    added = _cli(studio, "works", "add", work, "--title", "Protected Painting", "--kind",
+                 "artwork", "--license", "all-rights-reserved", "--id", "W-1")  # fmt: skip
+    assert added.exit_code == EXIT_OK, added.output
+    # The "edit" pastes the protected work over the model output.
+    pasted = tmp_path / "pasted.png"
+    Image.open(work).convert("RGB").save(pasted)
+    before = len(_assets(studio))
+    blocked = _edit(studio, pasted, parent, tmp_path / "out")
+    assert blocked.exit_code == EXIT_BLOCKED, blocked.output
+    assert "W-1" in json.loads(blocked.stdout)["error"]
+    assert len(_assets(studio)) == before and not (tmp_path / "out").exists()
