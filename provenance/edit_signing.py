@@ -82,7 +82,11 @@ class EditResult:
             "verdict": self.verdict.as_dict(),
             "human": self.human.as_dict(),
             "licence": self.licence,
-            "parent": self.parent.credentials.as_dict() if self.parent else None,
+            "parent": (
+                self.parent.credentials.as_dict()
+                if self.parent and self.parent.credentials is not NO_CREDENTIALS
+                else None
+            ),
             "parent_path": str(self.parent.image.path) if self.parent else None,
             "parent_asset_id": self.parent_asset_id,
         }

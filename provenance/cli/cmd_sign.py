@@ -182,7 +182,8 @@ def _sign_human(
     what = "edit" if parent else "new work"
     _output.info(f"  {what} by {escape(result.human.editor)}: {', '.join(result.human.actions)}")
     if result.parent is not None:
-        kept = escape(result.parent.credentials.summary())
+        found = result.as_dict()["parent"]
+        kept = escape(result.parent.credentials.summary()) if found else "no credentials"
         _output.info(f"  parent {escape(str(parent))}: {kept}")
 
 

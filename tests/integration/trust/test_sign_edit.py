@@ -292,3 +292,19 @@ def test_an_edit_that_reproduces_a_protected_work_is_blocked(studio, tmp_path, t
     assert blocked.exit_code == EXIT_BLOCKED, blocked.output
     assert "W-1" in json.loads(blocked.stdout)["error"]
     assert len(_assets(studio)) == before and not (tmp_path / "out").exists()
+
+
+def test_an_edit_of_a_file_without_credentials_still_names_its_parent(studio, tmp_path) -> None:
+    photo = _picture(tmp_path / "photo.png", 3)
+    edited = _retouch(photo, tmp_path / "photo-edited.png")
+    result = _edit(studio, edited, photo, tmp_path / "out")
+    assert result.exit_code == EXIT_OK, result.output
+    line = json.loads(result.stdout)
+    assert line["parent"] is None and line["parent_path"] == str(photo)
+    out = _store(Path(line["path"]), studio)
+    assert out["validation_state"] == "Trusted"
+    (ingredient,) = _active(out)["ingredients"]
+    assert ingredient["relationship"] == "parentOf" and "active_manifest" not in ingredient
+    assert _actions(_active(out))[1]["digitalSourceType"] == HUMAN_EDITS
+    (link,) = next(r for r in _assets(studio) if r.asset_id == line["asset_id"]).ingredients
+    assert link.manifest_label is None and link.validation_state is None
