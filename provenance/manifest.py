@@ -131,6 +131,10 @@ class ManifestSpec:
     edits: Sequence[EditStep] = ()
     parent: ParentCredentials | None = None
     degraded: Mapping[str, str] = field(default_factory=dict)
+    #: "edited" or "human" for a person's work (`provenance.editing`); default by `imported`.
+    origin: str | None = None
+    #: The people behind the image ([{role, name, tool, actions}]), also in the ledger row.
+    contributors: Sequence[Mapping[str, Any]] = ()
 
 
 def build_manifest(spec: ManifestSpec) -> dict[str, Any]:
@@ -189,7 +193,7 @@ def _check_ingredients(spec: ManifestSpec) -> None:
     if len(parents) > 1:
         names = ", ".join(p.title for p in parents)
         raise BadInputError(f"a manifest can have one parentOf ingredient, got {names}")
-    if spec.edits and not parents:
+    if spec.edits and not parents and spec.edits[0].action != "c2pa.created":
         raise BadInputError("edits need a parentOf ingredient to open")
 
 
@@ -199,11 +203,15 @@ def _actions(spec: ManifestSpec) -> list[dict[str, Any]]:
     inputs = [lbl for lbl, img in labels.items() if img.relationship != "parentOf"]
     if spec.edits:
         first, *rest = spec.edits
-        opened = {
+        if not parent:  # a person's own new work: `c2pa.created` first
+            return [first.as_action(inputs), *(step.as_action() for step in rest)]
+        opened: dict[str, Any] = {
             "action": "c2pa.opened",
-            "softwareAgent": software_agent(),
+            "softwareAgent": dict(first.software_agent or software_agent()),
             "parameters": {"ingredientIds": parent},
         }
+        if "actors" in first.extra:  # the person who opened the file to edit it
+            opened["actors"] = first.extra["actors"]
         return [opened, first.as_action(inputs), *(step.as_action() for step in rest)]
     generator = spec.generator or spec.request.generator
     agent = software_agent()
@@ -250,7 +258,7 @@ def _generation(spec: ManifestSpec) -> dict[str, Any]:
     request = spec.request
     data: dict[str, Any] = {
         "asset_id": spec.asset_id,
-        "origin": "imported" if spec.imported else "generated",
+        "origin": spec.origin or ("imported" if spec.imported else "generated"),
         "generator": spec.generator or request.generator,
         "model": spec.model.as_dict(),
         "seed": spec.seed,
@@ -266,6 +274,8 @@ def _generation(spec: ManifestSpec) -> dict[str, Any]:
         data["negative_prompt"] = _prompt_field(request.negative_prompt, spec)
     if spec.parent is not None:
         data["parent"] = spec.parent.as_dict()
+    if spec.contributors:
+        data["contributors"] = _jsonable(list(spec.contributors), "contributors")
     return {k: v for k, v in data.items() if v is not None}
 
 

@@ -110,6 +110,10 @@ class ParentCredentials:
         )
 
 
+#: What a parent without any manifest store is recorded as (no label, no state).
+NO_CREDENTIALS = ParentCredentials(active_manifest=None, state="None")
+
+
 def from_store(store: Mapping[str, Any]) -> ParentCredentials:
     """Credentials from c2pa's manifest store JSON (`Reader.json()`)."""
     results = store.get("validation_results") or {}
@@ -157,17 +161,21 @@ class CredentialReader:
 
     def read(self, data: bytes, mime: str) -> ParentCredentials | None:
         """The credentials in `data`, or None when it carries no manifest store."""
+        return self.read_store(data, mime)[0]
+
+    def read_store(self, data: bytes, mime: str) -> tuple[ParentCredentials | None, dict[str, Any]]:
+        """The credentials in `data` and c2pa's manifest store JSON ({} when none is read)."""
         import c2pa
 
         try:
             with c2pa.Reader(mime, io.BytesIO(data), context=self._context) as reader:
                 store = json.loads(reader.json())
         except c2pa.C2paError.ManifestNotFound:
-            return None
+            return None, {}
         except c2pa.C2paError as exc:
             detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-            return ParentCredentials(None, UNREADABLE_STATE, detail=detail)
-        return from_store(store)
+            return ParentCredentials(None, UNREADABLE_STATE, detail=detail), {}
+        return from_store(store), store
 
     def close(self) -> None:
         """Release the native c2pa context."""

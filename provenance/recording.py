@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
 from provenance.verdict import Verdict
@@ -94,12 +94,14 @@ def asset_record(
     seed: int | None,
     degraded_layers: Mapping[str, str] | None = None,
     ingredients: Sequence[IngredientRecord] | None = None,
+    contributors: Sequence[Mapping[str, Any]] | None = None,
 ) -> AssetRecord:
     """The ledger row for one signed output (`AssetStore.commit` fills in the path).
 
     `degraded_layers`: policy layers bypassed while screening it ({layer: why}).
     `ingredients` defaults to the request's input images (a signed import passes its
-    parent, with the parent's manifest label and validation state).
+    parent, with the parent's manifest label and validation state).  `contributors` are
+    the people behind a human step (`provenance.editing.HumanStep.contributor`).
     """
     from provenance.ledger import (
         AssetRecord,
@@ -144,4 +146,5 @@ def asset_record(
             else (IngredientRecord.from_input_image(i) for i in request.input_images)
         ),
         degraded_layers=dict(degraded_layers or {}),
+        contributors=list(contributors) if contributors else None,
     )

@@ -38,6 +38,7 @@ class RequestSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     init: str | None = None
     style: str | None = None
+    mask: str | None = None
     requester: str | None = None
     project: str | None = None
     license: str | None = None
@@ -71,6 +72,7 @@ class RequestSpec(BaseModel):
             num_images=self.n,
             init_image=_input(base_dir, self.init, "parentOf"),
             style_image=_input(base_dir, self.style, "inputTo"),
+            mask_image=_input(base_dir, self.mask, "inputTo"),
             requester=self.requester,
             project=self.project,
             license=self.license,

@@ -129,7 +129,9 @@ class AssetStore:
         digest = hashlib.sha256(data).hexdigest()
         if digest != record.sha256:
             raise StoreError(f"{final}: record sha256 {record.sha256} is not that of the bytes")
-        record = dataclasses.replace(record, path=canonical_path(final))
+        # Lineage: each ingredient the ledger already holds is linked to its asset row.
+        ingredients = self.ledger.link_ingredients(record.ingredients)
+        record = dataclasses.replace(record, path=canonical_path(final), ingredients=ingredients)
         partial = partial_path(final)
         self._write_partial(partial, data)
         entry = None

@@ -121,6 +121,8 @@ class GenerationRequest:
     num_images: int = 1
     init_image: InputImage | None = None
     style_image: InputImage | None = None
+    #: Inpainting: white where the init image is to be repainted (an `inputTo` ingredient).
+    mask_image: InputImage | None = None
     requester: str | None = None
     project: str | None = None
     license: str | None = None
@@ -131,8 +133,9 @@ class GenerationRequest:
 
     @property
     def input_images(self) -> list[InputImage]:
-        """Init and style images, in manifest order (parent first)."""
-        return [img for img in (self.init_image, self.style_image) if img is not None]
+        """Init, style and mask images, in manifest order (parent first)."""
+        images = (self.init_image, self.style_image, self.mask_image)
+        return [img for img in images if img is not None]
 
     def with_seed(self, seed: int) -> GenerationRequest:
         """A copy with a concrete seed, so a recorded request reproduces its output."""

@@ -39,6 +39,12 @@ def generate(
     init: Annotated[
         Path | None, typer.Option(help="Init / content image (the parentOf ingredient).")
     ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option(
+            help="Inpainting mask for --init: white is repainted (an inputTo ingredient)."
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", help="Generator parameter KEY=VALUE (repeatable), e.g. steps=25."),
@@ -65,7 +71,7 @@ def generate(
     default_generator = settings.generators.default
     with Studio(settings) as studio:
         if batch is not None:
-            if prompt is not None or init is not None or style is not None:
+            if prompt is not None or init is not None or style is not None or mask is not None:
                 raise BadInputError("--batch takes its requests from the file; drop --prompt etc.")
             lines = read_batch(batch, generator or default_generator)
             summary = _run_batch(studio, lines, out, as_json)
@@ -80,6 +86,7 @@ def generate(
             "negative_prompt": negative_prompt,
             "init": str(init) if init else None,
             "style": str(style) if style else None,
+            "mask": str(mask) if mask else None,
             "params": parse_params(param or []),
             "requester": requester,
             "project": project,

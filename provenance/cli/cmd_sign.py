@@ -23,8 +23,27 @@ def register(app: typer.Typer) -> None:
 def sign(
     ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, WebP).")],
-    generator: Annotated[str, typer.Option("--generator", "-g", help="Tool that made the images.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model that made the images.")],
+    generator: Annotated[
+        str | None, typer.Option("--generator", "-g", help="Tool that made the images.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model that made the images.")
+    ] = None,
+    parent: Annotated[
+        Path | None,
+        typer.Option("--parent", help="The file this one was edited from (with --editor)."),
+    ] = None,
+    editor: Annotated[
+        str | None,
+        typer.Option("--editor", help="The person who made or edited the image (signed)."),
+    ] = None,
+    actions: Annotated[
+        list[str] | None,
+        typer.Option("--action", help="C2PA edit action (repeatable; default c2pa.edited)."),
+    ] = None,
+    tool: Annotated[
+        str | None, typer.Option("--tool", help='Editing tool, e.g. "Krita 5.2".')
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for the signed copies.")
     ] = None,
@@ -52,11 +71,33 @@ def sign(
     """Screen, sign (C2PA) and record images generated elsewhere; originals stay untouched.
 
     A file that already carries C2PA credentials keeps them: it becomes the parent
-    ingredient of the new manifest, whose first action is `c2pa.opened`.
+    ingredient of the new manifest, whose first action is `c2pa.opened`.  With --editor
+    the images are a person's work: `--parent ORIGINAL` signs an edit of ORIGINAL (which
+    becomes the parent ingredient), without it a new work such as a sketch.
     """
     from provenance.importer import ImportSpec, sign_external
     from provenance.studio import Studio
 
+    if editor is not None or parent is not None or actions or tool:
+        _sign_human(
+            ctx,
+            images,
+            parent,
+            editor,
+            actions or [],
+            tool,
+            out,
+            in_place,
+            requester,
+            project,
+            license_id,
+            use,
+            accept_invalid_parent,
+            as_json,
+        )
+        return
+    if generator is None or model is None:
+        raise typer.BadParameter("give --generator and --model (or --editor for a person's work)")
     if out is not None and in_place:
         raise typer.BadParameter("give either --out or --in-place, not both")
     if out is None and not in_place:
@@ -93,6 +134,57 @@ def sign(
                     _report_signed(source, result)
             bar.advance(1)
     raise typer.Exit(EXIT_ERROR if EXIT_ERROR in codes else max(codes, default=EXIT_OK))
+
+
+def _sign_human(
+    ctx: typer.Context,
+    images: list[Path],
+    parent: Path | None,
+    editor: str | None,
+    actions: list[str],
+    tool: str | None,
+    out: Path | None,
+    in_place: bool,
+    requester: str | None,
+    project: str | None,
+    license_id: str | None,
+    use: str | None,
+    accept_invalid_parent: bool,
+    as_json: bool,
+) -> None:
+    """`sign EDITED --parent ORIGINAL --editor NAME`, or `sign SKETCH --editor NAME`."""
+    from provenance.edit_signing import EditRequest, sign_human_work
+    from provenance.studio import Studio
+
+    if editor is None:
+        raise typer.BadParameter("--parent, --action and --tool need --editor NAME")
+    if in_place or out is None:
+        raise typer.BadParameter("a person's work is signed into --out DIR (never in place)")
+    if len(images) != 1:
+        raise typer.BadParameter(f"sign one edited file at a time (got {len(images)})")
+    spec = EditRequest(
+        editor, tuple(actions), tool, requester, project, license_id, use, accept_invalid_parent
+    )
+    (source,) = images
+    with Studio(state(ctx).settings) as studio:
+        _ = studio.policies  # a policy layer that cannot run stops the command first
+        try:
+            result = sign_human_work(studio, source, parent, spec, out)
+        except PolicyBlocked as exc:
+            _report_problem(source, "blocked", exc.diagnostics(), as_json)
+            raise typer.Exit(EXIT_BLOCKED) from None
+    if as_json:
+        _output.emit_json({"status": "signed", **result.as_dict()})
+        return
+    from rich.markup import escape
+
+    _output.info(f"[green]signed[/] {escape(str(source))} -> {result.path} ({result.asset_id})")
+    what = "edit" if parent else "new work"
+    _output.info(f"  {what} by {escape(result.human.editor)}: {', '.join(result.human.actions)}")
+    if result.parent is not None:
+        found = result.as_dict()["parent"]
+        kept = escape(result.parent.credentials.summary()) if found else "no credentials"
+        _output.info(f"  parent {escape(str(parent))}: {kept}")
 
 
 def _report_signed(source: Path, result: ImportResult) -> None:

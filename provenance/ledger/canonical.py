@@ -1,6 +1,6 @@
 """Canonical serialisation of ledger entries, and the row hash that chains them.
 
-Definition (schemas `provenant.ledger/1` and `/2`; changing anything here is a new schema
+Definition (schemas `provenant.ledger/1`, `/2` and `/3`; changing anything here is a new schema
 version):
 
     row_hash = lowercase hex SHA-256( prev_hash as 32 raw bytes || canonical bytes )
@@ -34,6 +34,11 @@ An entry is hashed as `/2`, with every column, when any of those columns holds a
 its row or a child row; otherwise as `/1`, without them, so rows written before 0003 keep
 their hashes.  Clearing the new values of a `/2` entry turns it into a different `/1`
 document, so that edit is caught like any other.
+
+Schema `/3` (migration 0005, lineage) adds the columns in `ADDED_IN_3` the same way: the
+people who contributed to an asset (`assets.contributors`) and the ledger asset an
+ingredient is (`ingredients.source_asset_id`).  An entry with a value in one of them is
+hashed as `/3` with every column; otherwise by the `/2` rule above.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from typing import Any
 from provenance.ledger.values import to_utc
 
 SCHEMA_1 = "provenant.ledger/1"
-SCHEMA = "provenant.ledger/2"
+SCHEMA_2 = "provenant.ledger/2"
+SCHEMA = "provenant.ledger/3"
 GENESIS_HASH = "0" * 64
 
 TEXT, INT, FLOAT, TIME, JSON = "text", "int", "float", "time", "json"
@@ -79,6 +85,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "declared_license": TEXT,
         "signer_fingerprint": TEXT,
         "degraded_layers": JSON,
+        "contributors": JSON,
     },
     "refusals": {
         "refusal_id": TEXT,
@@ -137,6 +144,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "mime": TEXT,
         "manifest_label": TEXT,
         "validation_state": TEXT,
+        "source_asset_id": TEXT,
     },
 }
 
@@ -145,6 +153,12 @@ ADDED_IN_2: dict[str, frozenset[str]] = {
     "assets": frozenset({"degraded_layers"}),
     "refusals": frozenset({"degraded_layers"}),
     "ingredients": frozenset({"manifest_label", "validation_state"}),
+}
+
+#: Columns that schema `/3` adds to `/2`, per table (hashed only in `/3` entries).
+ADDED_IN_3: dict[str, frozenset[str]] = {
+    "assets": frozenset({"contributors"}),
+    "ingredients": frozenset({"source_asset_id"}),
 }
 
 #: The parent table of each entry kind, and the child tables hashed with it (in this order).
@@ -205,7 +219,11 @@ _ENCODERS = {
 
 def encode_row(table: str, row: Mapping[str, Any], schema: str = SCHEMA) -> dict[str, Any]:
     """The canonical form of one row: every hashed column of `table`, encoded by kind."""
-    skipped = ADDED_IN_2.get(table, frozenset()) if schema == SCHEMA_1 else frozenset()
+    skipped: frozenset[str] = frozenset()
+    if schema != SCHEMA:
+        skipped = ADDED_IN_3.get(table, frozenset())
+    if schema == SCHEMA_1:
+        skipped = skipped | ADDED_IN_2.get(table, frozenset())
     out: dict[str, Any] = {}
     for column, kind in COLUMNS[table].items():
         if column in skipped:
@@ -218,13 +236,14 @@ def encode_row(table: str, row: Mapping[str, Any], schema: str = SCHEMA) -> dict
 def entry_schema(
     kind: str, row: Mapping[str, Any], children: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> str:
-    """`/2` when the entry holds a value in a column that `/2` added, else `/1`."""
+    """The oldest schema whose columns hold every value of the entry (`/3`, `/2` or `/1`)."""
     parent, child_tables = ENTRY_TABLES[kind]
     tables = [(parent, [row]), *((t, children.get(t, ())) for t in child_tables)]
-    for table, rows in tables:
-        added = ADDED_IN_2.get(table, frozenset())
-        if any(r.get(column) is not None for r in rows for column in added):
-            return SCHEMA
+    for schema, added_in in ((SCHEMA, ADDED_IN_3), (SCHEMA_2, ADDED_IN_2)):
+        for table, rows in tables:
+            added = added_in.get(table, frozenset())
+            if any(r.get(column) is not None for r in rows for column in added):
+                return schema
     return SCHEMA_1
 
 

@@ -6,7 +6,7 @@ entry's row hash.  Child rows carry a natural primary key, `<owner id>/<position
 every column of every ledger table is covered by a hash.  `ledger_head` is a single row
 that holds the last `seq` and `row_hash`: appends lock it, which serialises writers.
 
-The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003`; a
+The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003` and `0005`; a
 test checks that these models and the migrations agree.
 """
 
@@ -60,6 +60,8 @@ class AssetRow(Base):
     signer_fingerprint: Mapped[str | None] = mapped_column(sa.String(128))
     # Added in 0003: policy layers bypassed by `[policies] degraded` ({layer: why}).
     degraded_layers: Mapped[dict[str, Any] | None] = mapped_column(LedgerJSON, nullable=True)
+    # Added in 0005: the people who made or edited it ([{role, name, tool}]).
+    contributors: Mapped[list[Any] | None] = mapped_column(LedgerJSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(HASH)
     row_hash: Mapped[str] = mapped_column(HASH)
 
@@ -164,6 +166,8 @@ class IngredientRow(Base):
     # Added in 0003: the ingredient's own C2PA credentials, when it carried any.
     manifest_label: Mapped[str | None] = mapped_column(sa.Text, index=True)
     validation_state: Mapped[str | None] = mapped_column(sa.String(32))
+    # Added in 0005: the ledger asset this ingredient is (by manifest label or SHA-256).
+    source_asset_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
 
 
 class SigningKeyRow(Base):

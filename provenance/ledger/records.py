@@ -142,12 +142,15 @@ class IngredientRecord:
     mime: str | None = None
     manifest_label: str | None = None
     validation_state: str | None = None
+    #: The ledger asset this ingredient is, when the ledger holds it (lineage links).
+    source_asset_id: str | None = None
 
     def __post_init__(self) -> None:
         where = f"ingredient {self.title!r}"
         check_sha256(where, "sha256", self.sha256)
         check_text(where, "relationship", self.relationship, optional=False)
-        check_texts(self, where, ("title", "mime", "manifest_label", "validation_state"))
+        fields_ = ("title", "mime", "manifest_label", "validation_state", "source_asset_id")
+        check_texts(self, where, fields_)
 
     @classmethod
     def from_input_image(
@@ -202,10 +205,15 @@ class AssetRecord:
     attributions: Sequence[AttributionRecord] = ()
     ingredients: Sequence[IngredientRecord] = ()
     degraded_layers: Mapping[str, str] | None = None
+    #: People who made or edited the image ([{role, name, tool}]; None: none recorded).
+    contributors: Sequence[Mapping[str, Any]] | None = None
     created_at: datetime = field(default_factory=_now)
 
     def __post_init__(self) -> None:
         where = f"asset {self.asset_id!r}"
+        if self.contributors is not None:
+            people = plain_json(where, "contributors", {"items": list(self.contributors)})
+            set_field(self, "contributors", people["items"] or None)
         check_id(where, "asset_id", self.asset_id)
         check_id(where, "request_id", self.request_id)
         check_id(where, "generator", self.generator)

@@ -10,8 +10,9 @@ run `provenant db upgrade`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, S
 
 from provenance.db import begin_immediate, create_engine, redact
 from provenance.errors import DuplicateRecordError, LedgerError
-from provenance.ledger import _read, models
+from provenance.ledger import _read, links, models
 from provenance.ledger.records import (
     AssetRecord,
     EntryKind,
+    IngredientRecord,
     LedgerEntry,
     LedgerRecord,
     RefusalRecord,
@@ -254,6 +256,27 @@ class Ledger:
     def find_by_path(self, path: str | Path) -> list[LedgerEntry]:
         """Assets recorded at this output path (compared in `canonical_path` form)."""
         return self._find("asset", models.assets.c.path == canonical_path(path))
+
+    def ancestry_hashes(self, sha256: str) -> set[str]:
+        """SHA-256s of the assets with these bytes and of every asset linked below them."""
+        with self.read_snapshot("reading lineage") as conn:
+            return links.ancestry_hashes(conn, sha256)
+
+    def link_ingredients(
+        self, ingredients: Sequence[IngredientRecord]
+    ) -> tuple[IngredientRecord, ...]:
+        """`ingredients` with `source_asset_id` filled where the ledger holds the ingredient.
+
+        The manifest label decides first (it names one signing exactly); else the SHA-256 of
+        the ingredient's bytes, oldest asset first.  Unknown ingredients stay unlinked.
+        """
+        with self.read_snapshot("linking ingredients") as conn:
+            return tuple(
+                item
+                if item.source_asset_id is not None
+                else dataclasses.replace(item, source_asset_id=links.source_of(conn, item))
+                for item in ingredients
+            )
 
     def assets_for_request(self, request_id: str) -> list[LedgerEntry]:
         """A request's assets, by image index."""

@@ -288,7 +288,10 @@ class VerificationReport:
         if self.certificate_chain:
             out["certificate_chain"] = list(self.certificate_chain)
         if self.manifest_store is not None:
+            from provenance.lineage import credentials_lineage
+
             out["manifest_store"] = self.manifest_store
+            out["lineage"] = credentials_lineage(self.manifest_store, self.path.name).as_dict()
         if self.detailed is not None:
             out["detailed"] = self.detailed
         return out

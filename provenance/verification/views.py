@@ -99,9 +99,23 @@ def render_tree(report: VerificationReport, console: Console) -> None:
     if report.manifest_label and report.manifest_label in manifests:
         node = _add_manifest(root, report.manifest_label, manifests, depth=0)
         _add_trust(node, report)
+        _add_lineage(root, report)
     else:
         root.add(escape(report.reason))
     console.print(root)
+
+
+def _add_lineage(root: Tree, report: VerificationReport) -> None:
+    """The chain of steps from the credentials alone (who did what, first input first)."""
+    from provenance.lineage import credentials_lineage
+
+    found = credentials_lineage(report.manifest_store or {}, report.path.name)
+    style = "green" if found.clean else "bold red"
+    branch = root.add(f"lineage: [{style}]{escape(found.summary())}[/]")
+    for line in found.lines(compact=True)[:-1]:
+        branch.add(escape(line))
+    for problem in found.problems:
+        branch.add(f"[bold red]{escape(problem)}[/]")
 
 
 _TRUST_STYLE = {"trusted": "green", "untrusted": "yellow", "invalid": "bold red"}

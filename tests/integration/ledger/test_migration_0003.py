@@ -15,7 +15,7 @@ from provenance import migrate
 from provenance.db import create_engine
 from provenance.ledger import GENESIS_HASH, Ledger
 from provenance.ledger._read import TABLES
-from provenance.ledger.canonical import ADDED_IN_2, SCHEMA, SCHEMA_1, entry_schema
+from provenance.ledger.canonical import ADDED_IN_2, ADDED_IN_3, SCHEMA_1, SCHEMA_2, entry_schema
 from provenance.ledger.rows import entry_rows
 from provenance.ledger.samples import sample_asset, sample_refusal
 
@@ -50,7 +50,8 @@ def _write_as_revision_0002(url: str, records: list) -> list[str]:
 
 
 def _old_columns(table: str, row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in ADDED_IN_2.get(table, ())}
+    later = ADDED_IN_2.get(table, frozenset()) | ADDED_IN_3.get(table, frozenset())
+    return {k: v for k, v in row.items() if k not in later}
 
 
 def test_rows_from_before_0003_keep_their_hashes(database_url: str) -> None:
@@ -78,7 +79,7 @@ def test_rows_from_before_0003_keep_their_hashes(database_url: str) -> None:
         )
         entry = ledger.append_asset(new)
         rows = entry_rows(new, entry.seq, hashes[-1])
-        assert entry_schema(rows.kind, rows.row, rows.children) == SCHEMA
+        assert entry_schema(rows.kind, rows.row, rows.children) == SCHEMA_2
         assert entry.row_hash == rows.row["row_hash"]
         assert ledger.verify_chain().ok
         read = ledger.get_asset("ast-000003")

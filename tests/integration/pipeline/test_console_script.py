@@ -74,6 +74,14 @@ def test_demo_runs_end_to_end(script, cli, json_lines, tmp_path) -> None:
     assert verify.exit_code == EXIT_OK, verify.output
     assert {r["state"] for r in json_lines(verify.stdout)} == {"trusted"}
 
+    # The collaboration step: a sketch, a render of it, a signed retouch; the lineage complete.
+    collaboration = report["collaboration"]
+    assert collaboration["clean"] is True, collaboration["problems"]
+    assert collaboration["summary"].startswith("3 steps: 1 human sketch, 1 model render, 1 human")
+    assert [Path(f).name for f in collaboration["files"]][::2] == ["sketch.png", "retouch-1.png"]
+    collab = cli("--home", report["home"], "verify", "--json", *collaboration["files"])
+    assert {r["state"] for r in json_lines(collab.stdout)} == {"trusted"}, collab.output
+
     assert report["report_html"] == str(where / "report.html"), "demo wrote no report.html"
     assert Path(report["report_html"]).is_file(), "demo named a report.html it did not write"
     html = Path(report["report_html"]).read_text(encoding="utf-8")
