@@ -109,7 +109,7 @@ class Meter:
 
     def time(self, work: Callable[[], Any]) -> float:
         """Seconds `work` took, with queued GPU work finished on both sides."""
-        from generators._torch import synchronize
+        from provenance.generators._torch import synchronize
 
         synchronize(self.device)
         start = time.perf_counter()
@@ -149,9 +149,9 @@ def sd15_generator(device_name: str, home: Path) -> tuple[Any, Any, float]:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from generators._torch import select_device, select_dtype
-    from generators.diffusion import DiffusionGenerator
-    from generators.tiny import byte_level_vocab
+    from provenance.generators._torch import select_device, select_dtype
+    from provenance.generators.diffusion import DiffusionGenerator
+    from provenance.generators.tiny import byte_level_vocab
     from provenance.types import ModelInfo
 
     device = select_device(device_name)
@@ -184,7 +184,7 @@ def sd15_generator(device_name: str, home: Path) -> tuple[Any, Any, float]:
 
 def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
     """SD 1.5 architecture, random weights, through `DiffusionGenerator.use_pipeline`."""
-    from generators._torch import dtype_name
+    from provenance.generators._torch import dtype_name
 
     generator, pipe, build_s = sd15_generator(device_name, home)
     device = generator.device
@@ -221,9 +221,9 @@ def bench_sd15(device_name: str, home: Path) -> dict[str, Any]:
 
 def bench_dcgan(device_name: str, home: Path) -> dict[str, Any]:
     """64x64 faces DCGAN (trained when installed), 64 images through `DCGANGenerator`."""
-    from generators._torch import select_device
-    from generators.gan import DCGANGenerator
-    from generators.locate import package_dir
+    from provenance.generators._torch import select_device
+    from provenance.generators.gan import DCGANGenerator
+    from provenance.generators.locate import package_dir
 
     device = select_device(device_name)
     settings = _settings(home, device_name)
@@ -250,8 +250,8 @@ def _random_faces_dcgan(home: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from generators._dcgan_net import DCGANNetwork
-    from generators.gan import FACES_CONFIG
+    from provenance.generators._dcgan_net import DCGANNetwork
+    from provenance.generators.gan import FACES_CONFIG
 
     folder = home / "dcgan"
     folder.mkdir()
@@ -272,9 +272,9 @@ def bench_gatys(device_name: str, home: Path) -> dict[str, Any]:
     from PIL import Image
     from safetensors.torch import save_file
 
-    from generators._style_nets import vgg19_features
-    from generators._torch import select_device
-    from generators.style_transfer import StyleTransferGenerator
+    from provenance.generators._style_nets import vgg19_features
+    from provenance.generators._torch import select_device
+    from provenance.generators.style_transfer import StyleTransferGenerator
     from provenance.types import InputImage
 
     device = select_device(device_name)
@@ -339,7 +339,7 @@ def _run_case(case: str, device: str) -> dict[str, Any]:
 def _environment(device: str) -> dict[str, Any]:
     import torch
 
-    from generators._torch import device_name, select_device
+    from provenance.generators._torch import device_name, select_device
 
     chosen = select_device(device)
     return {

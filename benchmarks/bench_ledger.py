@@ -35,9 +35,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from provenance.db import normalise_url
 from provenance.ledger import Ledger
-from provenance.ledger.samples import write_samples
+from provenance.ledger.db import normalise_url
+from tests.integration.ledger.samples import write_samples
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_ledger.json"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

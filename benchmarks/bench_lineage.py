@@ -5,7 +5,7 @@
     python benchmarks/bench_lineage.py --record             # also writes results/bench_lineage.json
 
 Per engine, a fresh studio (dev CA, migrated ledger) runs the real 5-step chain of
-`provenance.collaboration` (signed sketch, style transfer on the tiny random-weight
+`provenance.demo.collaboration` (signed sketch, style transfer on the tiny random-weight
 network, signed retouch, render, retouch).  Then, side by side and interleaved:
 
 * `sign`: the same edited file (no credentials of its own) signed plainly as an import
@@ -59,7 +59,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 def _studio_settings(root: Path, database_url: str | None) -> Any:
     from provenance.config import Settings
-    from provenance.initialise import initialise
+    from provenance.pipeline.initialise import initialise
 
     env = {"PROVENANT_DATABASE_URL": database_url} if database_url else {}
     settings = Settings.load(home=root / "home", env=env)
@@ -90,12 +90,12 @@ def bench_engine(
     engine: str, database_url: str | None, runs: int, walks: int, size: int, cli_runs: int
 ) -> dict[str, Any]:
     """One engine's figures (see the module docstring)."""
-    from generators.tiny import make_tiny_models
-    from provenance.collaboration import retouch, run_chain
-    from provenance.edit_signing import EditRequest, sign_human_work
-    from provenance.importer import ImportSpec, sign_external
-    from provenance.lineage import lineage_of
-    from provenance.studio import Studio
+    from provenance.credentials.lineage import lineage_of
+    from provenance.demo.collaboration import retouch, run_chain
+    from provenance.generators.tiny import make_tiny_models
+    from provenance.pipeline.edits import EditRequest, sign_human_work
+    from provenance.pipeline.external import ImportSpec, sign_external
+    from provenance.pipeline.studio import Studio
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -162,7 +162,7 @@ def bench_engine(
 
 
 def _postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
-    from provenance.db import normalise_url
+    from provenance.ledger.db import normalise_url
 
     server = normalise_url(server_url)
     name = f"provenant_bench_{uuid.uuid4().hex[:10]}"

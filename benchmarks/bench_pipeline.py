@@ -79,7 +79,7 @@ def _faces(studio: Any, home: Path) -> tuple[str, str | None, dict[str, Any]]:
 
 
 def _tiny_diffusion(studio: Any, home: Path) -> tuple[str, str | None, dict[str, Any]]:
-    from generators.tiny import make_tiny_models
+    from provenance.generators.tiny import make_tiny_models
 
     tiny = make_tiny_models(home / "models")
     params = {"steps": 12, "width": 128, "height": 128}
@@ -106,8 +106,8 @@ CASE_TABLE = {
 
 def _studio(home: Path, device: str) -> Any:
     from provenance.config import CONFIG_NAME, Settings
-    from provenance.initialise import initialise
-    from provenance.studio import Studio
+    from provenance.pipeline.initialise import initialise
+    from provenance.pipeline.studio import Studio
 
     env = {"PROVENANT_DEVICE": device}
     initialise(Settings.load(home=home, env=env), home / CONFIG_NAME)

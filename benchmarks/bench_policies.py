@@ -85,9 +85,9 @@ def _near(rng: np.random.Generator, rows: np.ndarray, cosine: float) -> np.ndarr
 
 def bench_prompt(names: int, repeat: int) -> dict[str, Any]:
     """Per-prompt latency of the lexical prompt-safety path and the known-works name check."""
-    from policies.known_works.index import IndexedWork
-    from policies.known_works.names import NameMatcher
     from provenance.config import Settings
+    from provenance.policies.known_works.index import IndexedWork
+    from provenance.policies.known_works.names import NameMatcher
     from provenance.protocols import PolicyContext
     from provenance.types import GenerationRequest
 
@@ -95,7 +95,7 @@ def bench_prompt(names: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings.load(home=home, env={})
         try:
-            from policies.prompt_safety import PromptSafetyPolicy
+            from provenance.policies.prompt_safety import PromptSafetyPolicy
         except ImportError:
             out["prompt_safety_lexical"] = "skipped: policies.prompt_safety is not installed"
         else:
@@ -138,7 +138,7 @@ def _latency(times: list[float]) -> dict[str, float]:
 
 def bench_embeddings(size: int, dim: int, batch: int, nprobe: int) -> dict[str, Any]:
     """Exact and partitioned cosine search over `size` synthetic unit vectors."""
-    from policies.known_works.vectors import EmbeddingMatrix
+    from provenance.policies.known_works.vectors import EmbeddingMatrix
 
     rng = np.random.default_rng(1)
     vectors = _unit(rng, size, dim)
@@ -181,7 +181,7 @@ def bench_embeddings(size: int, dim: int, batch: int, nprobe: int) -> dict[str, 
 
 def bench_hashes(size: int, queries: int) -> dict[str, Any]:
     """Multi-index hashing lookup among `size` hashes vs a vectorised brute-force scan."""
-    from policies.known_works.hashindex import HashIndex, brute_force_lookup
+    from provenance.policies.known_works.hashindex import HashIndex, brute_force_lookup
 
     rng = np.random.default_rng(2)
     rows = rng.integers(0, 2**64, size=(size, 2), dtype=np.uint64)
@@ -216,10 +216,10 @@ def bench_build(images: int, dim: int) -> dict[str, Any]:
     """Full index build (read rows, k-means if large, hash index, write files) from SQLite."""
     import sqlalchemy as sa
 
-    from policies.known_works.index import KnownWorksIndex
-    from policies.known_works.registry import IMAGES, WORKS, KnownWorksRegistry
-    from provenance import migrate
-    from provenance.db import create_engine
+    from provenance.ledger import migrate
+    from provenance.ledger.db import create_engine
+    from provenance.policies.known_works.index import KnownWorksIndex
+    from provenance.policies.known_works.registry import IMAGES, WORKS, KnownWorksRegistry
 
     rng = np.random.default_rng(3)
     model = "bench-clip:0000"
@@ -285,8 +285,8 @@ def bench_robustness() -> dict[str, Any]:
     from skimage import data
     from sklearn.datasets import load_sample_image
 
-    from policies.known_works.hashindex import HashIndex
-    from policies.known_works.hashing import query_hashes, registration_hashes
+    from provenance.policies.known_works.hashindex import HashIndex
+    from provenance.policies.known_works.hashing import query_hashes, registration_hashes
 
     registered = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
     photos = {n: Image.fromarray(getattr(data, n)()).convert("RGB") for n in registered}
@@ -370,9 +370,9 @@ EVAL_WORKS = (
 
 def bench_name_accuracy() -> dict[str, Any]:
     """Known-works name matching on the policy evaluation sets (benchmarks/data)."""
-    from policies.known_works.index import IndexedWork
-    from policies.known_works.names import NameMatcher
-    from policies.known_works.specs import work_names
+    from provenance.policies.known_works.index import IndexedWork
+    from provenance.policies.known_works.names import NameMatcher
+    from provenance.policies.known_works.specs import work_names
 
     files = sorted((Path(__file__).resolve().parent / "data").glob("policy_*.jsonl"))
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]

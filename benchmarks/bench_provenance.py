@@ -41,15 +41,15 @@ import numpy as np
 from PIL import Image
 
 from provenance.config import Settings
+from provenance.credentials.keys import create_dev_ca, load_private_key
+from provenance.credentials.manifest import ManifestSpec, build_manifest
+from provenance.credentials.signers import raw_signature_function
+from provenance.credentials.signing import CredentialSigner
+from provenance.credentials.trust import signing_settings, verification_settings
 from provenance.imageio import encode_image
-from provenance.keys import create_dev_ca, load_private_key
-from provenance.manifest import ManifestSpec, build_manifest
-from provenance.signers import raw_signature_function
-from provenance.signing import CredentialSigner
-from provenance.trust import signing_settings, verification_settings
 from provenance.types import GenerationRequest, ModelInfo
 from provenance.verdict import Verdict
-from provenance.verify import Verifier
+from provenance.verify.verifier import Verifier
 
 RESULTS = Path(__file__).parent / "results" / "bench_provenance.json"
 MODEL = ModelInfo("bench-model", "1", "dcgan", "apache-2.0", "synthetic", "00" * 32)

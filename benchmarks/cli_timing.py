@@ -63,10 +63,10 @@ def _sign_and_record(found: Corpus, files: int, size: int) -> None:
     from PIL import Image
 
     from provenance.config import Settings
+    from provenance.credentials.manifest import build_manifest
+    from provenance.credentials.signing import CredentialSigner
     from provenance.imageio import encode_image
     from provenance.ledger import AssetRecord, Ledger
-    from provenance.manifest import build_manifest
-    from provenance.signing import CredentialSigner
 
     sys.path.insert(0, str(HERE))
     from bench_provenance import _spec

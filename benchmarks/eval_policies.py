@@ -69,8 +69,8 @@ def load_set(path: Path) -> list[dict[str, Any]]:
 
 def build_policy(semantic: str) -> Any:
     """A prompt_safety policy with every category blocking, on a throwaway data dir."""
-    from policies.prompt_safety import ALWAYS_BLOCKED, CATEGORIES, PromptSafetyPolicy
     from provenance.config import Settings
+    from provenance.policies.prompt_safety import ALWAYS_BLOCKED, CATEGORIES, PromptSafetyPolicy
     from provenance.protocols import PolicyContext
 
     home = Path(tempfile.mkdtemp(prefix="provenant-eval-"))
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-errors", action="store_true", help="list misses and FPs")
     args = parser.parse_args(argv)
 
-    from policies.prompt_safety import CATEGORIES
+    from provenance.policies.prompt_safety import CATEGORIES
 
     sets = list(SETS) if args.set == "all" else [args.set]
     modes = list(MODES) if args.mode == "all" else [args.mode]

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         return _only(args.only, args.quick, args.record)
 
-    from generators.tiny import make_tiny_models
+    from provenance.generators.tiny import make_tiny_models
 
     server = os.environ.get("PROVENANT_TEST_POSTGRES_URL") or os.environ.get(
         "PROVENANT_DATABASE_URL"

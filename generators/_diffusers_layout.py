@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from generators.locate import check_safetensors
 from provenance.errors import WeightsError
+from provenance.generators.locate import check_safetensors
 
 _NO_WEIGHTS = ("Scheduler", "Tokenizer", "TokenizerFast", "FeatureExtractor", "Processor")
 _CONFIG_FILES = {

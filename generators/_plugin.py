@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from generators._params import FamilyOptions
-from generators.cards import ModelCard, digest_cache_for
-from generators.locate import ModelLocation, locate_model
 from provenance import __version__
 from provenance.config import validate_options
 from provenance.errors import BadInputError, ProvenantError
+from provenance.generators._params import FamilyOptions
+from provenance.generators.cards import ModelCard, digest_cache_for
+from provenance.generators.locate import ModelLocation, locate_model
 from provenance.protocols import WeightsStatus
 from provenance.types import GenerationRequest, ModelInfo
 
@@ -108,7 +108,7 @@ class LocalModelGenerator:
 
     def _resolve_device(self, device: torch.device | str | None) -> torch.device:
         """`load(None)` means the configured device (`[generators] device`, PROVENANT_DEVICE)."""
-        from generators._torch import select_device
+        from provenance.generators._torch import select_device
 
         return select_device(device if device is not None else self.settings.generators.device)
 

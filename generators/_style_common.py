@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from PIL import Image
 from PIL.Image import Resampling
 
-from generators._params import RequestParams, fit_size
-from generators.locate import ModelLocation
 from provenance.errors import BadInputError
+from provenance.generators._params import RequestParams, fit_size
+from provenance.generators.locate import ModelLocation
 
 if TYPE_CHECKING:
     import torch

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from generators.locate import PRESETS, locate_model
 from provenance import plugins
 from provenance.errors import BadInputError, ProvenantError, WeightsError
+from provenance.generators.locate import PRESETS, locate_model
 from provenance.protocols import WeightsStatus
 from provenance.types import ModelInfo
 

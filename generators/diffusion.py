@@ -33,8 +33,9 @@ from PIL import Image
 from PIL.Image import Resampling
 from pydantic import Field, field_validator
 
-from generators._diffusers_layout import inspect_diffusers_dir
-from generators._params import (
+from provenance.errors import BadInputError, GenerationError, ProvenantError, WeightsError
+from provenance.generators._diffusers_layout import inspect_diffusers_dir
+from provenance.generators._params import (
     MAX_SIDE,
     FamilyOptions,
     RequestParams,
@@ -44,10 +45,9 @@ from generators._params import (
     multiple_of_8,
     parse_params,
 )
-from generators._plugin import LocalModelGenerator
-from generators.cards import ModelCard, card_or_default, model_files
-from generators.locate import ModelLocation
-from provenance.errors import BadInputError, GenerationError, ProvenantError, WeightsError
+from provenance.generators._plugin import LocalModelGenerator
+from provenance.generators.cards import ModelCard, card_or_default, model_files
+from provenance.generators.locate import ModelLocation
 from provenance.types import GeneratedImage, GenerationRequest, ModelInfo
 
 if TYPE_CHECKING:
@@ -169,7 +169,12 @@ class DiffusionGenerator(LocalModelGenerator):
 
     def load(self, device: torch.device | str | None) -> None:
         """Load the pipeline from its directory onto `device` (fp32 on CPU)."""
-        from generators._torch import one_line, quiet_hf_progress, require_offline, select_dtype
+        from provenance.generators._torch import (
+            one_line,
+            quiet_hf_progress,
+            require_offline,
+            select_dtype,
+        )
 
         target = self._resolve_device(device)
         layout = inspect_diffusers_dir(self.location.path)
@@ -303,7 +308,7 @@ class DiffusionGenerator(LocalModelGenerator):
     ) -> list[Image.Image]:
         import torch
 
-        from generators._torch import one_line, seeded_generator
+        from provenance.generators._torch import one_line, seeded_generator
 
         assert self.device is not None
         kwargs = dict(call, generator=[seeded_generator(seed, self.device) for seed in seeds])
@@ -369,7 +374,7 @@ class DiffusionGenerator(LocalModelGenerator):
         device: torch.device,
     ) -> dict[str, Any]:
         """The resolved parameters shared by every image of this request."""
-        from generators._torch import dtype_name, generator_device
+        from provenance.generators._torch import dtype_name, generator_device
 
         scale = int(getattr(pipe, "vae_scale_factor", 8))
         channels = getattr(getattr(getattr(pipe, "unet", None), "config", None), "in_channels", 4)

@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from generators._params import FamilyOptions, RequestParams, image_seeds, parse_params
-from generators._plugin import LocalModelGenerator
-from generators.cards import UNKNOWN, ModelCard, card_or_default
-from generators.locate import (
+from provenance.errors import GenerationError, WeightsError
+from provenance.generators._params import FamilyOptions, RequestParams, image_seeds, parse_params
+from provenance.generators._plugin import LocalModelGenerator
+from provenance.generators.cards import UNKNOWN, ModelCard, card_or_default
+from provenance.generators.locate import (
     ModelLocation,
     check_safetensors,
     first_existing,
     read_weights_config,
 )
-from provenance.errors import GenerationError, WeightsError
 from provenance.types import GeneratedImage, GenerationRequest
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class _NoiseSampler(LocalModelGenerator):
         """One image per seed (`seed + i`); see the module docstring for the latent mapping."""
         import torch
 
-        from generators._torch import dtype_name, tensor_to_pil
+        from provenance.generators._torch import dtype_name, tensor_to_pil
 
         params = parse_params(GanParams, request.params, self.name)
         self._refuse_inputs(request, self.refusal)
@@ -210,8 +210,8 @@ class DCGANGenerator(_NoiseSampler):
 
     def load(self, device: torch.device | str | None) -> None:
         """Build the configured DCGAN and load its weights (strict: names and shapes)."""
-        from generators._dcgan_net import DCGANNetwork
-        from generators._torch import load_into, load_state_dict_file, select_dtype
+        from provenance.generators._dcgan_net import DCGANNetwork
+        from provenance.generators._torch import load_into, load_state_dict_file, select_dtype
 
         target = self._resolve_device(device)
         self._inspect(self.location)
@@ -293,7 +293,7 @@ class TorchScriptGenerator(_NoiseSampler):
     def load(self, device: torch.device | str | None) -> None:
         """`torch.jit.load` the archive onto `device`; unreadable archives name the file."""
 
-        from generators._torch import one_line, select_dtype
+        from provenance.generators._torch import one_line, select_dtype
 
         target = self._resolve_device(device)
         path = self.location.path
@@ -317,7 +317,7 @@ class TorchScriptGenerator(_NoiseSampler):
 
     def _forward(self, latent: torch.Tensor) -> torch.Tensor:
         """Run the user's module; a shape mismatch names the latent it was given."""
-        from generators._torch import one_line
+        from provenance.generators._torch import one_line
 
         try:
             out = self._network(latent)

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from generators.cards import ModelCard, read_json_model
 from provenance.errors import WeightsError
+from provenance.generators.cards import ModelCard, read_json_model
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -19,10 +19,10 @@ from typing import Any, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from generators._params import MAX_SIDE, RequestParams
-from generators._style_common import StyleMethod, fit_image, keep_colour, require_style
-from generators.locate import ModelLocation, first_existing, read_weights_config
 from provenance.errors import WeightsError
+from provenance.generators._params import MAX_SIDE, RequestParams
+from provenance.generators._style_common import StyleMethod, fit_image, keep_colour, require_style
+from provenance.generators.locate import ModelLocation, first_existing, read_weights_config
 
 ENCODER_NAMES = ("encoder.safetensors", "vgg_normalised.safetensors", "vgg_normalised.pth")
 DECODER_NAMES = ("decoder.safetensors", "decoder.pth")
@@ -93,7 +93,7 @@ class AdainStyle(StyleMethod):
 
     @classmethod
     def inspect(cls, location: ModelLocation) -> str:
-        from generators.locate import check_safetensors
+        from provenance.generators.locate import check_safetensors
 
         encoder, decoder = adain_files(location)
         for path in (encoder, decoder):
@@ -103,8 +103,8 @@ class AdainStyle(StyleMethod):
         return f"AdaIN encoder/decoder, widths {list(widths)}"
 
     def load(self, device: Any, dtype_setting: str, explicit_device: bool) -> None:
-        from generators._style_nets import adain_decoder, adain_encoder
-        from generators._torch import load_into, load_state_dict_file, select_dtype
+        from provenance.generators._style_nets import adain_decoder, adain_encoder
+        from provenance.generators._torch import load_into, load_state_dict_file, select_dtype
 
         encoder_path, decoder_path = adain_files(self.location)
         widths = read_config(self.location.path).widths
@@ -126,8 +126,8 @@ class AdainStyle(StyleMethod):
     ) -> tuple[Image.Image, dict[str, Any]]:
         import torch
 
-        from generators._style_nets import adaptive_instance_norm
-        from generators._torch import dtype_name, pil_to_tensor, tensor_to_pil
+        from provenance.generators._style_nets import adaptive_instance_norm
+        from provenance.generators._torch import dtype_name, pil_to_tensor, tensor_to_pil
 
         style = require_style(style, self.method)
         content_fit = fit_image(content, params.max_size, STRIDE, "content")

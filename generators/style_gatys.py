@@ -21,15 +21,15 @@ from typing import Any, Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from generators._params import MAX_SIDE, RequestParams
-from generators._style_common import StyleMethod, fit_image, require_style
-from generators.locate import (
+from provenance.errors import GenerationError, WeightsError
+from provenance.generators._params import MAX_SIDE, RequestParams
+from provenance.generators._style_common import StyleMethod, fit_image, require_style
+from provenance.generators.locate import (
     ModelLocation,
     check_safetensors,
     first_existing,
     read_weights_config,
 )
-from provenance.errors import GenerationError, WeightsError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt")
 DIR_NAMES = ("vgg19.safetensors", "vgg19.pth")
@@ -107,8 +107,8 @@ class GatysStyle(StyleMethod):
         return f"VGG-19 features, widths {list(read_vgg_config(weights).widths)} ({weights.name})"
 
     def load(self, device: Any, dtype_setting: str, explicit_device: bool) -> None:
-        from generators._style_nets import vgg19_features
-        from generators._torch import load_into, load_state_dict_file
+        from provenance.generators._style_nets import vgg19_features
+        from provenance.generators._torch import load_into, load_state_dict_file
 
         weights = vgg_file(self.location)
         features = vgg19_features(read_vgg_config(weights).widths)
@@ -123,7 +123,7 @@ class GatysStyle(StyleMethod):
     ) -> tuple[Image.Image, dict[str, Any]]:
         import torch
 
-        from generators._torch import pil_to_tensor, tensor_to_pil
+        from provenance.generators._torch import pil_to_tensor, tensor_to_pil
 
         style = require_style(style, self.method)
         content_fit = fit_image(content, params.max_size, 1, "content")
@@ -146,7 +146,7 @@ class GatysStyle(StyleMethod):
     def _optimise(self, c: Any, s: Any, params: Any, seed: int) -> tuple[Any, float]:
         import torch
 
-        from generators._style_nets import with_pooling
+        from provenance.generators._style_nets import with_pooling
 
         features = with_pooling(self._features, params.pooling)
         loss_of = _Losses(features, c, s, params)
@@ -183,7 +183,7 @@ class _Losses:
     def __init__(self, features: Any, content: Any, style: Any, params: Any) -> None:
         import torch
 
-        from generators._style_nets import CONTENT_LAYERS, STYLE_LAYERS, gram_matrix
+        from provenance.generators._style_nets import CONTENT_LAYERS, STYLE_LAYERS, gram_matrix
 
         self.features, self.params, self.gram = features, params, gram_matrix
         self.taps = set(CONTENT_LAYERS.values()) | set(STYLE_LAYERS.values())
@@ -194,7 +194,7 @@ class _Losses:
 
     def _tap(self, image: Any) -> dict[int, Any]:
         """Features at the tapped layers, for an image in [0, 1] (ImageNet-normalised here)."""
-        from generators._style_nets import IMAGENET_MEAN, IMAGENET_STD
+        from provenance.generators._style_nets import IMAGENET_MEAN, IMAGENET_STD
 
         mean = image.new_tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
         std = image.new_tensor(IMAGENET_STD).reshape(1, 3, 1, 1)

@@ -22,10 +22,10 @@ from PIL import Image
 from PIL.Image import Resampling
 from pydantic import Field
 
-from generators._params import MAX_SIDE, RequestParams
-from generators._style_common import StyleMethod, fit_image, keep_colour
-from generators.locate import ModelLocation
 from provenance.errors import BadInputError, DeviceError, GenerationError, WeightsError
+from provenance.generators._params import MAX_SIDE, RequestParams
+from provenance.generators._style_common import StyleMethod, fit_image, keep_colour
+from provenance.generators.locate import ModelLocation
 
 log = logging.getLogger(__name__)
 

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from generators._params import FamilyOptions, image_seeds, parse_params
-from generators._plugin import LocalModelGenerator
-from generators._style_common import StyleMethod
-from generators.cards import ModelCard, card_or_default
-from generators.locate import ModelLocation
-from generators.style_adain import DECODER_NAMES, ENCODER_NAMES, AdainStyle
-from generators.style_gatys import WEIGHT_SUFFIXES, GatysStyle
-from generators.style_onnx import OnnxStyle
 from provenance.errors import BadInputError, WeightsError
+from provenance.generators._params import FamilyOptions, image_seeds, parse_params
+from provenance.generators._plugin import LocalModelGenerator
+from provenance.generators._style_common import StyleMethod
+from provenance.generators.cards import ModelCard, card_or_default
+from provenance.generators.locate import ModelLocation
+from provenance.generators.style_adain import DECODER_NAMES, ENCODER_NAMES, AdainStyle
+from provenance.generators.style_gatys import WEIGHT_SUFFIXES, GatysStyle
+from provenance.generators.style_onnx import OnnxStyle
 from provenance.types import GeneratedImage, GenerationRequest
 
 if TYPE_CHECKING:

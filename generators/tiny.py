@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generators.cards import ModelCard, read_model_card, write_model_card
 from provenance.errors import BadInputError
+from provenance.generators.cards import ModelCard, read_model_card, write_model_card
 
 TINY_PREFIX = "tiny-random-"
 TINY_LICENSE = "none (random weights, for tests)"
@@ -102,7 +102,7 @@ def _card(folder: str, architecture: str, seed: int) -> ModelCard:
         architecture=architecture,
         license=TINY_LICENSE,
         training_data=f"none (random initialisation, torch seed {seed})",
-        source="generators.tiny.make_tiny_models",
+        source="provenance.generators.tiny.make_tiny_models",
     )
 
 
@@ -126,8 +126,8 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
 
 
 def _write_gan(target: Path) -> None:
-    from generators._dcgan_net import DCGANNetwork
-    from generators.gan import CONFIG_NAME, DCGANConfig
+    from provenance.generators._dcgan_net import DCGANNetwork
+    from provenance.generators.gan import CONFIG_NAME, DCGANConfig
 
     config = DCGANConfig(latent_dim=TINY_LATENT, base_channels=8, resolution=32, channels=3)
     network = DCGANNetwork(config.latent_dim, config.base_channels, config.resolution, 3)
@@ -168,7 +168,7 @@ def _variance_preserving(network: Any) -> Any:
 
 
 def _write_adain(target: Path) -> None:
-    from generators._style_nets import adain_decoder, adain_encoder
+    from provenance.generators._style_nets import adain_decoder, adain_encoder
 
     widths = (4, 8, 8, 16)
     _save(_variance_preserving(adain_encoder(widths)), target / "encoder.safetensors")
@@ -181,7 +181,7 @@ def _write_adain(target: Path) -> None:
 def _write_gatys(target: Path) -> None:
     import torch
 
-    from generators._style_nets import vgg19_features
+    from provenance.generators._style_nets import vgg19_features
 
     widths = (4, 8, 8, 16, 16)
     features = torch.nn.Module()
@@ -211,7 +211,7 @@ def _write_diffusion(target: Path) -> None:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from generators._torch import quiet_hf_progress, require_offline
+    from provenance.generators._torch import quiet_hf_progress, require_offline
 
     require_offline()
     quiet_hf_progress()

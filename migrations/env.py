@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from provenance.db import Base, create_engine
+from provenance.ledger.db import Base, create_engine
 
 _MIGRATION_LOCK = 0x70726F76  # "prov"
 

@@ -25,8 +25,8 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from policies.normalize import NormalizedText, Token, normalize, runs, squeeze
 from provenance.errors import ConfigError
+from provenance.policies.normalize import NormalizedText, Token, normalize, runs, squeeze
 
 DATA_DIR = Path(__file__).with_name("data")
 LEXICON_PATH = DATA_DIR / "lexicon.toml"

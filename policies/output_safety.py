@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from policies.semantic import ConceptIndex, ConceptSet, concept_index, default_concepts
-from policies.text_embed import ClipTextEncoder
 from provenance.config import validate_options
 from provenance.errors import WeightsError
+from provenance.policies.semantic import ConceptIndex, ConceptSet, concept_index, default_concepts
+from provenance.policies.text_embed import ClipTextEncoder
 from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict
@@ -251,7 +251,7 @@ class OutputSafetyPolicy:
     # -- CLIP zero-shot ---------------------------------------------------------------------
 
     def _clip_reasons(self, pixels: Image.Image) -> list[Reason]:
-        from policies.clip import ClipEncoder
+        from provenance.policies.clip import ClipEncoder
 
         clip = ClipEncoder.from_settings(self.settings)
         if clip is None:  # pragma: no cover - clip_enabled checked the checkpoint

@@ -28,24 +28,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from policies.lexicon import Lexicon, RuleHit, TermMatch, default_lexicon
-from policies.normalize import NormalizedText, normalize
-from policies.semantic import (
+from provenance.config import validate_options
+from provenance.errors import WeightsError
+from provenance.policies.lexicon import Lexicon, RuleHit, TermMatch, default_lexicon
+from provenance.policies.normalize import NormalizedText, normalize
+from provenance.policies.semantic import (
     ConceptIndex,
     ConceptScore,
     ConceptSet,
     concept_index,
     default_concepts,
 )
-from policies.text_embed import (
+from provenance.policies.text_embed import (
     EncoderChoice,
     EncoderPlan,
     TextEncoder,
     build_text_encoder,
     plan_text_encoder,
 )
-from provenance.config import validate_options
-from provenance.errors import WeightsError
 from provenance.protocols import PolicyContext
 from provenance.types import GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict

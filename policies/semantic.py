@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from policies.lexicon import DATA_DIR
-from policies.normalize import NormalizedText
-from policies.text_embed import TextEncoder
 from provenance.errors import ConfigError
+from provenance.policies.lexicon import DATA_DIR
+from provenance.policies.normalize import NormalizedText
+from provenance.policies.text_embed import TextEncoder
 
 CONCEPTS_PATH = DATA_DIR / "concepts.toml"
 #: Words per embedding window, overlap between windows, and most windows embedded.

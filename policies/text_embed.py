@@ -169,7 +169,7 @@ def e5_available() -> bool:
 def build_text_encoder(settings: Settings, plan: EncoderPlan) -> TextEncoder | None:
     """The encoder `plan` names (CLIP weights load here; MiniLM on first encode)."""
     if plan.kind == "clip":
-        from policies.clip import ClipEncoder
+        from provenance.policies.clip import ClipEncoder
 
         clip = ClipEncoder.from_settings(settings)
         return ClipTextEncoder(clip) if clip is not None else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "Studio": "provenance.studio",
+    "Studio": "provenance.pipeline.studio",
     "Settings": "provenance.config",
     "GenerationRequest": "provenance.types",
     "Verdict": "provenance.verdict",

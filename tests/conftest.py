@@ -113,6 +113,6 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> object:
     A `generators.tiny.TinyModels`: `.diffusion`, `.gan`, `.adain` (directories),
     `.gatys` (VGG file) and `.torchscript` (file); pass them as `model` / `--model`.
     """
-    from generators.tiny import make_tiny_models
+    from provenance.generators.tiny import make_tiny_models
 
     return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))

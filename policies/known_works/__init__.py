@@ -9,6 +9,6 @@ matching), `policy` (`KnownWorksPolicy`, registered as the `known_works` entry p
 
 from __future__ import annotations
 
-from policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
+from provenance.policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
 
 __all__ = ["KnownWorksOptions", "KnownWorksPolicy"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policies.known_works.hashing import hamming
+from provenance.policies.known_works.hashing import hamming
 
 CHUNKS = 4
 CHUNK_BITS = 16

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policies.known_works.prepare import PreparedWork, prepare_work, resolve_image_path
-from policies.known_works.registry import KnownWorksRegistry
-from policies.known_works.specs import WorkSpec, parse_spec
 from provenance.errors import BadInputError
 from provenance.imageio import sniff_mime
+from provenance.policies.known_works.prepare import PreparedWork, prepare_work, resolve_image_path
+from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.specs import WorkSpec, parse_spec
 
 if TYPE_CHECKING:
-    from policies.clip import ClipEncoder
+    from provenance.policies.clip import ClipEncoder
 
 LIST_SEPARATOR = ";"
 CSV_LIST_FIELDS = ("aliases", "images")

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from policies.known_works.hashindex import HashIndex
-from policies.known_works.registry import KnownWorksRegistry, RegistryStamp
-from policies.known_works.specs import work_names
-from policies.known_works.vectors import EmbeddingMatrix
 from provenance.errors import LedgerError
+from provenance.policies.known_works.hashindex import HashIndex
+from provenance.policies.known_works.registry import KnownWorksRegistry, RegistryStamp
+from provenance.policies.known_works.specs import work_names
+from provenance.policies.known_works.vectors import EmbeddingMatrix
 
 INDEX_FORMAT = 1
 _CURRENT = "CURRENT"

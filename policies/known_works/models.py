@@ -1,4 +1,4 @@
-"""Known-works registry tables (SQLAlchemy 2 declarative, on `provenance.db.Base`).
+"""Known-works registry tables (SQLAlchemy 2 declarative, on `provenance.ledger.db.Base`).
 
 * `known_works` — one row per protected work, keyed by the studio's own id (shown in every
   verdict), with its licence and the CLIP text embedding of its names.
@@ -22,8 +22,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from provenance.db import Base
 from provenance.ledger.coltypes import UTCDateTime
+from provenance.ledger.db import Base
 
 KINDS = ("character", "artwork", "artist_style")
 WORK_ID = sa.String(200)

@@ -28,8 +28,8 @@ from importlib import resources
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from policies.known_works.index import IndexedWork
-from policies.normalize import NormalizedText, normalize, squeeze
+from provenance.policies.known_works.index import IndexedWork
+from provenance.policies.normalize import NormalizedText, normalize, squeeze
 
 #: Phrases (normalised words) after which a name is read as a style reference.
 STYLE_LEADS: tuple[tuple[str, ...], ...] = (
@@ -159,7 +159,7 @@ class NameMatcher:
 @cache
 def common_words() -> frozenset[str]:
     """Everyday English words (lower case), from the bundled SCOWL list."""
-    data = resources.files("policies.known_works").joinpath(COMMON_WORDS)
+    data = resources.files("provenance.policies.known_works").joinpath(COMMON_WORDS)
     text = data.read_text(encoding="utf-8")
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 

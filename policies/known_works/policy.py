@@ -29,20 +29,20 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from policies.clip import ClipEncoder, load_optional
-from policies.known_works.hashing import query_hashes
-from policies.known_works.index import (
+from provenance.config import validate_options
+from provenance.errors import ConfigError
+from provenance.policies.clip import ClipEncoder, load_optional
+from provenance.policies.known_works.hashing import query_hashes
+from provenance.policies.known_works.index import (
     IndexedWork,
     KnownWorksIndex,
     current_index,
     index_root,
 )
-from policies.known_works.names import NameMatcher
-from policies.known_works.registry import KnownWorksRegistry
-from policies.known_works.specs import is_licensed
-from policies.known_works.vectors import EmbeddingMatrix
-from provenance.config import validate_options
-from provenance.errors import ConfigError
+from provenance.policies.known_works.names import NameMatcher
+from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.specs import is_licensed
+from provenance.policies.known_works.vectors import EmbeddingMatrix
 from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from policies.known_works.hashing import ImageHashes, registration_hashes
-from policies.known_works.specs import WorkSpec
 from provenance.imageio import encode_image, open_image, read_file
+from provenance.policies.known_works.hashing import ImageHashes, registration_hashes
+from provenance.policies.known_works.specs import WorkSpec
 
 if TYPE_CHECKING:
-    from policies.clip import ClipEncoder
+    from provenance.policies.clip import ClipEncoder
 
 #: Long side of the reference copy kept in the database (re-embedding, re-hashing).
 REFERENCE_SIDE = 512

@@ -22,17 +22,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from policies.known_works.hashing import HASH_VERSION, to_signed
-from policies.known_works.models import (
+from provenance.errors import BadInputError, LedgerError, translate_errors
+from provenance.ledger.db import begin_immediate, create_engine, redact
+from provenance.policies.known_works.hashing import HASH_VERSION, to_signed
+from provenance.policies.known_works.models import (
     REVISION_ROW,
     KnownWorkImageRow,
     KnownWorkRow,
     KnownWorksRevisionRow,
 )
-from policies.known_works.prepare import PreparedImage, PreparedWork, vector_bytes
-from policies.known_works.specs import work_text
-from provenance.db import begin_immediate, create_engine, redact
-from provenance.errors import BadInputError, LedgerError, translate_errors
+from provenance.policies.known_works.prepare import PreparedImage, PreparedWork, vector_bytes
+from provenance.policies.known_works.specs import work_text
 
 if TYPE_CHECKING:
     from provenance.config import Settings

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policies.known_works.hashing import HASH_VERSION, registration_hashes, to_signed
-from policies.known_works.index import KnownWorksIndex
-from policies.known_works.prepare import open_reference, vector_bytes
-from policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.hashing import HASH_VERSION, registration_hashes, to_signed
+from provenance.policies.known_works.index import KnownWorksIndex
+from provenance.policies.known_works.prepare import open_reference, vector_bytes
+from provenance.policies.known_works.registry import KnownWorksRegistry
 
 if TYPE_CHECKING:
-    from policies.clip import ClipEncoder
     from provenance.config import Settings
+    from provenance.policies.clip import ClipEncoder
 
 #: Images decoded and embedded per batch (bounds memory; CLIP batches internally too).
 BATCH = 64
@@ -84,9 +84,9 @@ def rebuild_for_settings(
     progress: ProgressFn | None = None,
 ) -> KnownWorksIndex:
     """`rebuild` into the data dir's index folder, with the policy's configured scan limit."""
-    from policies.known_works.index import index_root
-    from policies.known_works.policy import KnownWorksOptions
     from provenance.config import validate_options
+    from provenance.policies.known_works.index import index_root
+    from provenance.policies.known_works.policy import KnownWorksOptions
 
     options = validate_options(
         KnownWorksOptions, settings.policies.options_for("known_works"), "policies.known_works"

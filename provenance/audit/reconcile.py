@@ -7,7 +7,7 @@ Four kinds of finding:
 * `unknown`  — an image file under DIR that no ledger record names (when its bytes are
   recorded elsewhere, the finding says where: a copy or a move, not a new image);
 * `partial`  — a leftover `.<name>.partial` file of an interrupted write (see
-  `provenance.store`): either a commit whose row exists but whose rename never happened,
+  `provenance.pipeline.store`): either a commit whose row exists but whose rename never happened,
   or a write that was never recorded.
 
 Every finding fails reconciliation (exit 4), `unknown` included: an image in an output
@@ -39,7 +39,7 @@ from provenance.audit.show import file_sha256
 from provenance.errors import BadInputError
 from provenance.imageio import looks_like_image
 from provenance.ledger import Ledger, canonical_path, models
-from provenance.store import PARTIAL_SUFFIX
+from provenance.pipeline.store import PARTIAL_SUFFIX
 
 MISSING, MODIFIED, UNKNOWN, PARTIAL = "missing", "modified", "unknown", "partial"
 STATUSES: tuple[str, ...] = (MISSING, MODIFIED, UNKNOWN, PARTIAL)

@@ -38,7 +38,7 @@ def _open_ledger(settings: Settings, *, read_only: bool) -> Ledger:
 
 
 def _open_signer(settings: Settings) -> SignerPlugin:
-    from provenance.signers import open_signer
+    from provenance.credentials.signers import open_signer
 
     return open_signer(settings)
 

@@ -26,8 +26,8 @@ def lineage(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Show who did what: each step from the first input to the file, and a summary."""
+    from provenance.credentials.lineage import lineage_of
     from provenance.ledger import Ledger
-    from provenance.lineage import lineage_of
 
     with Ledger.from_settings(state(ctx).settings, read_only=True) as ledger:
         ledger.require_current()

@@ -15,7 +15,7 @@ db_app = typer.Typer(name="db", no_args_is_help=True, help="Manage the ledger da
 
 
 def _revisions(url: str) -> tuple[str | None, str]:
-    from provenance import migrate
+    from provenance.ledger import migrate
 
     return migrate.current_revision(url), migrate.head_revision()
 
@@ -23,8 +23,8 @@ def _revisions(url: str) -> tuple[str | None, str]:
 @db_app.command("upgrade")
 def upgrade(ctx: typer.Context, json: JsonOption = False) -> None:
     """Create the ledger tables, or migrate them to this version's schema (idempotent)."""
-    from provenance import migrate
-    from provenance.db import redact
+    from provenance.ledger import migrate
+    from provenance.ledger.db import redact
 
     url = state(ctx).settings.database_url
     before = migrate.current_revision(url)
@@ -42,7 +42,7 @@ def upgrade(ctx: typer.Context, json: JsonOption = False) -> None:
 @db_app.command("current")
 def current(ctx: typer.Context, json: JsonOption = False) -> None:
     """Show the database's schema revision and whether it is this version's newest."""
-    from provenance.db import redact
+    from provenance.ledger.db import redact
 
     url = state(ctx).settings.database_url
     revision, head = _revisions(url)

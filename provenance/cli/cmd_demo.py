@@ -1,4 +1,4 @@
-"""`provenant demo`: the main job end to end in one directory (see `provenance.demo`)."""
+"""`provenant demo`: the main job end to end in one directory (see `provenance.demo.run`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from provenance.cli import _output
 
 if TYPE_CHECKING:
-    from provenance.batch import RequestOutcome
+    from provenance.pipeline.batch import RequestOutcome
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +29,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on sample data: generate, refuse, sign, record, verify, report."""
     from provenance.cli.cmd_generate import print_outcome
-    from provenance.demo import run_demo
+    from provenance.demo.run import run_demo
 
     started = time.monotonic()
     where = directory or Path(tempfile.mkdtemp(prefix="provenant-demo-"))

@@ -13,7 +13,7 @@ from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, BadInputError
 
 if TYPE_CHECKING:
-    from provenance.batch import BatchSummary, RequestOutcome
+    from provenance.pipeline.batch import BatchSummary, RequestOutcome
     from provenance.verdict import Verdict
 
 
@@ -64,8 +64,8 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Screen, generate, screen, sign and record images (exit 3 when a policy refuses)."""
-    from provenance.requests import read_batch, request_from_fields
-    from provenance.studio import Studio
+    from provenance.pipeline.requests import read_batch, request_from_fields
+    from provenance.pipeline.studio import Studio
 
     settings = state(ctx).settings
     default_generator = settings.generators.default
@@ -103,7 +103,7 @@ def generate(
 
 
 def _run_single(studio: Any, request: Any, out: Path) -> RequestOutcome:
-    from provenance.batch import run_request
+    from provenance.pipeline.batch import run_request
 
     outcome = run_request(studio, request, out)
     if outcome.outcome == "failed":
@@ -114,7 +114,7 @@ def _run_single(studio: Any, request: Any, out: Path) -> RequestOutcome:
 
 
 def _run_batch(studio: Any, lines: Any, out: Path, as_json: bool) -> BatchSummary:
-    from provenance.batch import run_batch
+    from provenance.pipeline.batch import run_batch
 
     parsed = list(lines)
     with _output.progress("generating", total=len(parsed), enabled=not as_json) as bar:

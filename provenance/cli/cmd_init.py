@@ -1,7 +1,7 @@
 """`provenant init`: a data dir with config, development CA, prompt salt and a migrated ledger.
 
 Safe to re-run: an existing config is never rewritten and existing keys are kept unless
-`--force` is given, and both are said plainly (`provenance.initialise`).
+`--force` is given, and both are said plainly (`provenance.pipeline.initialise`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 
 from provenance.cli import _output
 from provenance.cli._state import state
-from provenance.trust import DEFAULT_ORGANISATION
+from provenance.credentials.trust import DEFAULT_ORGANISATION
 
 
 def register(app: typer.Typer) -> None:
@@ -33,8 +33,8 @@ def init(
     json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Create the data dir: config, development CA + signing certificate, ledger database."""
-    from provenance.initialise import initialise
-    from provenance.keys import DEV_CA_NOTICE
+    from provenance.credentials.keys import DEV_CA_NOTICE
+    from provenance.pipeline.initialise import initialise
 
     settings, config_path = _settings_for_init(ctx)
     result = initialise(settings, config_path, organisation, force=force)

@@ -19,7 +19,7 @@ import typer
 
 from provenance.cli import _output
 from provenance.cli._state import state
-from provenance.trust import DEFAULT_ORGANISATION
+from provenance.credentials.trust import DEFAULT_ORGANISATION
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -50,7 +50,7 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Create a development CA and signing certificate in the data dir's keys/ folder."""
-    from provenance.keys import DEV_CA_NOTICE, create_dev_ca, ensure_prompt_salt
+    from provenance.credentials.keys import DEV_CA_NOTICE, create_dev_ca, ensure_prompt_salt
 
     settings = state(ctx).settings
     creds = create_dev_ca(settings.keys_dir, organisation, force=force)
@@ -78,7 +78,7 @@ def show(ctx: typer.Context, json: JsonOption = False) -> None:
 
 def describe_keys(settings: Settings) -> dict[str, Any]:
     """What signs and what is trusted, without loading the private key (no passphrase needed)."""
-    from provenance.keys import load_certificate_chain
+    from provenance.credentials.keys import load_certificate_chain
 
     local = settings.signing.signer == "local"
     chain = load_certificate_chain(settings.chain_path) if local else _plugin_chain(settings)
@@ -110,7 +110,7 @@ def describe_keys(settings: Settings) -> dict[str, Any]:
 
 
 def _plugin_chain(settings: Settings) -> list[x509.Certificate]:
-    from provenance.keys import parse_certificate_chain
+    from provenance.credentials.keys import parse_certificate_chain
     from provenance.plugins import get_signer
 
     signer = get_signer(settings.signing.signer)(settings)
@@ -118,8 +118,8 @@ def _plugin_chain(settings: Settings) -> list[x509.Certificate]:
 
 
 def _chain_problems(chain: list[x509.Certificate]) -> list[str]:
+    from provenance.credentials.keys import check_signing_certificate
     from provenance.errors import CertificateError
-    from provenance.keys import check_signing_certificate
 
     try:
         check_signing_certificate(chain)
@@ -129,7 +129,7 @@ def _chain_problems(chain: list[x509.Certificate]) -> list[str]:
 
 
 def _certificate_entry(role: str, path: Path, cert: x509.Certificate) -> dict[str, Any]:
-    from provenance.keys import describe_certificate
+    from provenance.credentials.keys import describe_certificate
 
     now = dt.datetime.now(dt.UTC)
     valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
@@ -137,8 +137,8 @@ def _certificate_entry(role: str, path: Path, cert: x509.Certificate) -> dict[st
 
 
 def _file_entries(role: str, path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    from provenance.credentials.keys import load_certificate_chain
     from provenance.errors import CertificateError
-    from provenance.keys import load_certificate_chain
 
     try:
         return [_certificate_entry(role, path, c) for c in load_certificate_chain(path)]
@@ -148,8 +148,8 @@ def _file_entries(role: str, path: Path, problems: list[str]) -> list[dict[str, 
 
 
 def _key_mode(path: Path, problems: list[str]) -> str | None:
+    from provenance.credentials.keys import check_key_file_permissions
     from provenance.errors import KeyFileError
-    from provenance.keys import check_key_file_permissions
 
     try:
         check_key_file_permissions(path)

@@ -26,7 +26,7 @@ def make_tiny(
     json: JsonOption = False,
 ) -> None:
     """Write tiny random-weight models for every generator family (tests, demos)."""
-    from generators.tiny import make_tiny_models
+    from provenance.generators.tiny import make_tiny_models
 
     with _output.progress("making tiny models", total=None, enabled=not json):
         made = make_tiny_models(directory)
@@ -51,7 +51,7 @@ def info(
     json: JsonOption = False,
 ) -> None:
     """Show a model's card: licence, training data, permitted uses, weights digest."""
-    from generators.catalog import describe_model
+    from provenance.generators.catalog import describe_model
 
     described = describe_model(model, state(ctx).settings, generator)
     if json:

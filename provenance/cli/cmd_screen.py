@@ -26,7 +26,7 @@ from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, BadInputError
 
 if TYPE_CHECKING:
     from provenance.config import Settings
-    from provenance.policyset import PolicySet
+    from provenance.pipeline.policyset import PolicySet
     from provenance.types import GenerationRequest, ModelInfo
     from provenance.verdict import Verdict
 
@@ -116,7 +116,7 @@ def screen(
         raise typer.BadParameter("--model needs --generator", ctx=ctx)
 
     from provenance.ledger import Ledger
-    from provenance.policyset import PolicySet
+    from provenance.pipeline.policyset import PolicySet
 
     settings = state(ctx).settings
     # Screening only reads (the known-works registry lives in the ledger database): opened
@@ -237,7 +237,7 @@ def _judge(
         if item.kind == "prompt":
             return policies.screen_prompt(request)
         from provenance.imageio import open_image
-        from provenance.policyset import as_screenable
+        from provenance.pipeline.policyset import as_screenable
 
         pixels = open_image(item.path or Path(item.source)).convert("RGB")
         return policies.screen_image(as_screenable(pixels), request)

@@ -12,7 +12,7 @@ from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, PolicyBlocked, ProvenantError
 
 if TYPE_CHECKING:
-    from provenance.importer import ImportResult
+    from provenance.pipeline.external import ImportResult
 
 
 def register(app: typer.Typer) -> None:
@@ -75,8 +75,8 @@ def sign(
     the images are a person's work: `--parent ORIGINAL` signs an edit of ORIGINAL (which
     becomes the parent ingredient), without it a new work such as a sketch.
     """
-    from provenance.importer import ImportSpec, sign_external
-    from provenance.studio import Studio
+    from provenance.pipeline.external import ImportSpec, sign_external
+    from provenance.pipeline.studio import Studio
 
     if editor is not None or parent is not None or actions or tool:
         _sign_human(
@@ -153,8 +153,8 @@ def _sign_human(
     as_json: bool,
 ) -> None:
     """`sign EDITED --parent ORIGINAL --editor NAME`, or `sign SKETCH --editor NAME`."""
-    from provenance.edit_signing import EditRequest, sign_human_work
-    from provenance.studio import Studio
+    from provenance.pipeline.edits import EditRequest, sign_human_work
+    from provenance.pipeline.studio import Studio
 
     if editor is None:
         raise typer.BadParameter("--parent, --action and --tool need --editor NAME")

@@ -18,7 +18,7 @@ from provenance.cli._state import state
 from provenance.errors import BadInputError
 
 if TYPE_CHECKING:
-    from provenance.verify import VerificationReport
+    from provenance.verify.verifier import VerificationReport
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +71,7 @@ def verify(
     Exit 0 when every file is trusted (and matches the ledger), 4 when any file fails
     verification, 1 when files could not be read.
     """
-    from provenance.verify import (
+    from provenance.verify.verifier import (
         Verifier,
         default_ledger_check,
         default_workers,
@@ -118,7 +118,7 @@ def _run(
 
 
 def _show(reports: list[VerificationReport], view: str) -> None:
-    from provenance.verification import views
+    from provenance.verify import views
 
     if view == "summary":
         views.render_summary(reports, _output.stdout)

@@ -19,10 +19,10 @@ from provenance.cli import _output
 from provenance.cli._state import state
 
 if TYPE_CHECKING:
-    from policies.clip import ClipEncoder
-    from policies.known_works.index import KnownWorksIndex
-    from policies.known_works.registry import KnownWorksRegistry
     from provenance.config import Settings
+    from provenance.policies.clip import ClipEncoder
+    from provenance.policies.known_works.index import KnownWorksIndex
+    from provenance.policies.known_works.registry import KnownWorksRegistry
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
 NoIndexOption = Annotated[
@@ -43,7 +43,7 @@ class Kind(StrEnum):
 
 
 def _license(value: str) -> str:
-    from policies.known_works.specs import check_license
+    from provenance.policies.known_works.specs import check_license
 
     try:
         return check_license(value)
@@ -52,8 +52,8 @@ def _license(value: str) -> str:
 
 
 def _open_registry(settings: Settings) -> KnownWorksRegistry:
-    from policies.known_works.registry import KnownWorksRegistry
-    from provenance import migrate
+    from provenance.ledger import migrate
+    from provenance.policies.known_works.registry import KnownWorksRegistry
 
     migrate.require_current(settings.database_url)
     return KnownWorksRegistry.from_settings(settings)
@@ -61,7 +61,7 @@ def _open_registry(settings: Settings) -> KnownWorksRegistry:
 
 def _clip(settings: Settings) -> ClipEncoder | None:
     """The CLIP encoder, or None with a warning that embeddings wait for `works reindex`."""
-    from policies.clip import load_optional
+    from provenance.policies.clip import load_optional
 
     encoder, why = load_optional(settings)
     if encoder is None and settings.clip.checkpoint is not None:
@@ -75,7 +75,7 @@ def _reindex(
     encoder: ClipEncoder | None,
     show_progress: bool = True,
 ) -> KnownWorksIndex:
-    from policies.known_works import reindex
+    from provenance.policies.known_works import reindex
 
     with _output.progress("indexing known works", None, enabled=show_progress) as bar:
         return reindex.rebuild_for_settings(settings, registry, encoder, bar.advance)
@@ -106,8 +106,8 @@ def add(
     json: JsonOption = False,
 ) -> None:
     """Register one work, with its reference images if it has any."""
-    from policies.known_works.prepare import prepare_work
-    from policies.known_works.specs import parse_spec
+    from provenance.policies.known_works.prepare import prepare_work
+    from provenance.policies.known_works.specs import parse_spec
     from provenance.types import new_id
 
     settings = state(ctx).settings
@@ -150,7 +150,7 @@ def import_(
     json: JsonOption = False,
 ) -> None:
     """Register many works; without --skip-bad one bad line means nothing is imported."""
-    from policies.known_works.importer import count_lines, import_works
+    from provenance.policies.known_works.importer import count_lines, import_works
 
     settings = state(ctx).settings
     registry = _open_registry(settings)
@@ -217,7 +217,7 @@ def remove(
 @works_app.command("reindex")
 def reindex_(ctx: typer.Context, json: JsonOption = False) -> None:
     """Embed and hash what is missing or outdated, then rebuild the search index."""
-    from policies.known_works import reindex
+    from provenance.policies.known_works import reindex
 
     settings = state(ctx).settings
     registry = _open_registry(settings)

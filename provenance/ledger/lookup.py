@@ -5,7 +5,7 @@ or manifest labels, and whether each found row still hashes and links as the cha
 That is a handful of queries per batch, over a plain DB-API connection: on the embedded
 SQLite default the standard library's `sqlite3` (opened `mode=ro`, never created), so a
 `verify` run loads neither SQLAlchemy nor Alembic; on PostgreSQL a raw connection from a
-read-only SQLAlchemy engine (`provenance.db`), which keeps one URL parser and driver set-up.
+read-only SQLAlchemy engine (`provenance.ledger.db`), which keeps one URL parser and driver set-up.
 
 Rows come back as the same Python values that the SQLAlchemy column types return
 (`values` is shared with `coltypes`), so `canonical.row_hash` recomputes the stored hash.
@@ -20,8 +20,8 @@ from typing import Any
 from provenance.errors import LedgerError
 from provenance.ledger import canonical
 from provenance.ledger.revision import schema_problem
+from provenance.ledger.sqlite_ro import connect_read_only, plain_sqlite_path
 from provenance.ledger.values import read_json_text, read_time
-from provenance.sqlite_ro import connect_read_only, plain_sqlite_path
 
 Row = dict[str, Any]
 
@@ -73,7 +73,7 @@ class AssetLookup:
         """Any other URL: a raw connection of a read-only SQLAlchemy engine."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from provenance.db import create_engine, redact
+        from provenance.ledger.db import create_engine, redact
 
         engine = create_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=1, read_only=True)
         driver_errors = _driver_errors(engine.dialect.name)

@@ -1,4 +1,4 @@
-"""Ledger tables (SQLAlchemy 2 declarative models on `provenance.db.Base`).
+"""Ledger tables (SQLAlchemy 2 declarative models on `provenance.ledger.db.Base`).
 
 One hash chain runs over `assets` and `refusals` together, ordered by the global `seq`;
 each entry's child rows (`policy_decisions`, `attributions`, `ingredients`) are part of the
@@ -18,8 +18,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from provenance.db import Base
 from provenance.ledger.coltypes import LedgerJSON, UTCDateTime
+from provenance.ledger.db import Base
 
 ID = sa.String(128)
 CHILD_ID = sa.String(160)

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
-from provenance.db import begin_immediate, create_engine, redact
 from provenance.errors import DuplicateRecordError, LedgerError
 from provenance.ledger import _read, links, models
+from provenance.ledger.db import begin_immediate, create_engine, redact
 from provenance.ledger.records import (
     AssetRecord,
     EntryKind,
@@ -111,13 +111,13 @@ class Ledger:
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the newest revision."""
-        from provenance import migrate
+        from provenance.ledger import migrate
 
         migrate.upgrade(self.url)
 
     def require_current(self) -> None:
         """Raise `LedgerError` (telling the user to run `provenant db upgrade`) if unmigrated."""
-        from provenance import migrate
+        from provenance.ledger import migrate
 
         migrate.require_current(self.url)
 
@@ -150,7 +150,7 @@ class Ledger:
 
     def _schema_problem(self) -> str | None:
         """Why the schema is unusable (None when it is current or cannot be checked)."""
-        from provenance import migrate
+        from provenance.ledger import migrate
 
         try:
             migrate.current_revision(self.url)

@@ -3,7 +3,7 @@
 `/` verifies dropped images for anyone; `/audit` is the auditors' dashboard behind a login;
 `/api/...` is the JSON API (OpenAPI at `/docs`).  `app.create_app(settings)` builds the app.
 Nothing here re-implements verification, screening, generation or audit queries: routes
-call `provenance.verify`, `policyset`, `batch`/`studio` and `provenance.audit`.
+call `provenance.verify.verifier`, `policyset`, `batch`/`studio` and `provenance.audit`.
 
 This package's `__init__` imports nothing heavy: `audit report` uses its templates
 (`templating`) without FastAPI being imported.

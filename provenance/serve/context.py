@@ -22,9 +22,9 @@ from provenance.serve.templating import template_environment
 if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.ledger import Ledger
-    from provenance.policyset import PolicySet
+    from provenance.pipeline.policyset import PolicySet
     from provenance.serve.jobs import JobRunner
-    from provenance.verify import Verifier
+    from provenance.verify.verifier import Verifier
 
 
 @dataclass
@@ -65,7 +65,7 @@ class ServeContext:
         """This thread's verifier (trust anchors from the config, ledger cross-check on)."""
         found: Verifier | None = getattr(self._local, "verifier", None)
         if found is None:
-            from provenance.verify import Verifier, default_ledger_check
+            from provenance.verify.verifier import Verifier, default_ledger_check
 
             found = Verifier(self.settings, (), default_ledger_check(self.settings))
             self._local.verifier = found
@@ -75,7 +75,7 @@ class ServeContext:
         """This thread's enabled policies (the known-works registry read from the ledger)."""
         found: PolicySet | None = getattr(self._local, "policies", None)
         if found is None:
-            from provenance.policyset import PolicySet
+            from provenance.pipeline.policyset import PolicySet
 
             found = PolicySet.from_settings(self.settings, self.ledger())
             self._local.policies = found

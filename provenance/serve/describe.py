@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provenance.verify import State, VerificationReport
+from provenance.verify.verifier import State, VerificationReport
 
 _IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 #: IPTC digital source types in plain language (verify-site's generativeInfo wording).

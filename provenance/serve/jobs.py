@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from provenance.config import Settings
-    from provenance.studio import Studio
+    from provenance.pipeline.studio import Studio
     from provenance.types import GenerationRequest
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -73,7 +73,7 @@ class JobRunner:
             self._studio.close()
 
     def _run(self, job: dict[str, Any], request: GenerationRequest, out_dir: Path) -> None:
-        from provenance.batch import run_request
+        from provenance.pipeline.batch import run_request
 
         self._write({**job, "status": "running", "started_at": _now()})
         try:
@@ -90,7 +90,7 @@ class JobRunner:
 
     def _studio_now(self) -> Studio:
         if self._studio is None:
-            from provenance.studio import Studio
+            from provenance.pipeline.studio import Studio
 
             self._studio = Studio(self._settings)
         return self._studio

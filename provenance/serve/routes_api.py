@@ -18,11 +18,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from provenance.ledger.records import AssetRecord, LedgerEntry
-from provenance.requests import RequestSpec
+from provenance.pipeline.requests import RequestSpec
 from provenance.serve.auth import GENERATE_ROLES, User, require_role, require_user
 from provenance.serve.context import ServeContext, context
 from provenance.serve.uploads import read_upload
-from provenance.verify import State
+from provenance.verify.verifier import State
 
 router = APIRouter(prefix="/api", tags=["api"])
 Ctx = Annotated[ServeContext, Depends(context)]
@@ -80,7 +80,7 @@ def screen_image(
     """The combined verdict on an image (known works, output safety), held in memory."""
     from provenance.errors import BadInputError
     from provenance.imageio import open_image
-    from provenance.policyset import as_screenable
+    from provenance.pipeline.policyset import as_screenable
     from provenance.types import GenerationRequest
 
     data = read_upload(file, ctx.settings.serve.max_upload_bytes)
@@ -153,7 +153,7 @@ def generate(
     """Queue one request as written in a batch file.  The requester recorded in the ledger is
     the logged-in user, whatever the body says; input images and model paths are refused
     (a request may not name files on the server)."""
-    from generators.locate import PRESETS
+    from provenance.generators.locate import PRESETS
 
     if spec.init is not None or spec.style is not None:
         raise HTTPException(

@@ -98,7 +98,7 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
 def _check_pixels(data: bytes, name: str) -> None:
     """413 when the header declares more pixels than we decode (read from the header only,
     by the verifier's own check); an unreadable header is left to the verifier."""
-    from provenance.verification.reading import check_declared_size
+    from provenance.verify.reading import check_declared_size
 
     try:
         check_declared_size(data, sniff_mime(data, name), Path(name))

@@ -78,7 +78,7 @@ class MemoPolicySet:
     """
 
     def __init__(self, settings: Settings) -> None:
-        from provenance.policyset import PolicySet
+        from provenance.pipeline.policyset import PolicySet
 
         self._inner = PolicySet.from_settings(settings)
         self._verdicts: dict[tuple[str, str], Any] = {}
@@ -104,7 +104,7 @@ def _one_line(text: str, what: str) -> str:
 
 
 def check_verify(ctx: CheckContext, path: Path) -> tuple[str, str]:
-    from provenance.verify import State, Verifier
+    from provenance.verify.verifier import State, Verifier
 
     verifier = ctx.part("verifier", lambda: Verifier(ctx.settings))
     report = verifier.verify_file(path)
@@ -116,7 +116,7 @@ def check_verify(ctx: CheckContext, path: Path) -> tuple[str, str]:
 
 def check_screen(ctx: CheckContext, path: Path) -> tuple[str, str]:
     from provenance.imageio import open_image
-    from provenance.policyset import as_screenable
+    from provenance.pipeline.policyset import as_screenable
     from provenance.types import GenerationRequest
 
     policies = ctx.part("policies", lambda: MemoPolicySet(ctx.settings))
@@ -129,8 +129,8 @@ def check_screen(ctx: CheckContext, path: Path) -> tuple[str, str]:
 
 
 def check_works(ctx: CheckContext, path: Path) -> tuple[str, str]:
-    from policies.known_works.prepare import prepare_work
-    from policies.known_works.specs import parse_spec
+    from provenance.policies.known_works.prepare import prepare_work
+    from provenance.policies.known_works.specs import parse_spec
 
     fields = {
         "id": f"w-{path.stem}",
@@ -147,8 +147,8 @@ def check_works(ctx: CheckContext, path: Path) -> tuple[str, str]:
 
 
 def check_sign(ctx: CheckContext, path: Path) -> tuple[str, str]:
-    from provenance.importer import ImportSpec, sign_external
-    from provenance.studio import Studio
+    from provenance.pipeline.external import ImportSpec, sign_external
+    from provenance.pipeline.studio import Studio
 
     policies = ctx.part("policies", lambda: MemoPolicySet(ctx.settings))
     studio = ctx.part("studio", lambda: Studio(ctx.settings, policies=policies))

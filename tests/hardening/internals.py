@@ -368,7 +368,7 @@ def run_internals(kit: SigningKit, root: Path, stride: int = 1) -> dict[str, Any
     (`provenant verify DIR -r --json --workers 2`).  Returns the counts the tests assert on
     and the robustness report records.
     """
-    from provenance.verify import State
+    from provenance.verify.verifier import State
     from tests.hardening.seeds import signed_seeds
 
     seeds = signed_seeds(kit, root / "ingredients")

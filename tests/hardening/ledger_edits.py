@@ -22,12 +22,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from provenance.db import create_engine
 from provenance.ledger import Ledger
 from provenance.ledger.coltypes import LedgerJSON, UTCDateTime
+from provenance.ledger.db import create_engine
 from provenance.ledger.models import assets, attributions, ingredients, policy_decisions, refusals
 from provenance.ledger.rows import entry_rows
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 CHILD_TABLES = {
     "policy_decisions": policy_decisions,

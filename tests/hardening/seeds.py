@@ -16,12 +16,12 @@ import numpy as np
 from PIL import Image
 
 from provenance.config import Settings
-from provenance.keys import create_dev_ca, ensure_prompt_salt
-from provenance.manifest import ManifestSpec, build_manifest
-from provenance.signing import CredentialSigner
+from provenance.credentials.keys import create_dev_ca, ensure_prompt_salt
+from provenance.credentials.manifest import ManifestSpec, build_manifest
+from provenance.credentials.signing import CredentialSigner
 from provenance.types import GenerationRequest, InputImage
 from provenance.verdict import Verdict
-from provenance.verify import Verifier
+from provenance.verify.verifier import Verifier
 from tests.fixtures.trust.helpers import MODEL
 from tests.hardening.containers import FORMATS, MIME, SUFFIX
 

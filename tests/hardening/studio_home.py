@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from provenance.config import CONFIG_NAME, Settings
-from provenance.initialise import initialise
+from provenance.pipeline.initialise import initialise
 
 #: Image screening as `screen --image` and `sign` run it (no CLIP checkpoint: hash layers).
 IMAGE_POLICIES = """

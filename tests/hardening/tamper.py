@@ -291,7 +291,7 @@ def build_cases(kit: SigningKit, scratch: Path) -> list[TamperCase]:
 
 def _lookalike(kit: SigningKit) -> SigningKit:
     """A CA whose certificates carry our CA's very names, with keys of its own."""
-    from provenance.keys import create_dev_ca
+    from provenance.credentials.keys import create_dev_ca
 
     home = kit.home.parent / f"{kit.home.name}-lookalike"
     subject = kit.signer.certificate_info()["subject"]
@@ -305,7 +305,7 @@ def _lookalike(kit: SigningKit) -> SigningKit:
 
 def measure(kit: SigningKit, cases: list[TamperCase], scratch: Path) -> TamperResult:
     """Verify every case; count what the verifier refused to call trusted."""
-    from provenance.verify import State
+    from provenance.verify.verifier import State
 
     scratch.mkdir(parents=True, exist_ok=True)
     verifier = kit.verifier()

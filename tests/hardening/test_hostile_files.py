@@ -196,7 +196,7 @@ def test_odd_shapes_under_our_labels_are_reported_in_every_view(
     from typer.testing import CliRunner
 
     from provenance.cli import app
-    from provenance.verify import State
+    from provenance.verify.verifier import State
     from tests.hardening.checks import VERIFY_VIEWS
     from tests.hardening.seeds import ODD_ASSERTIONS, crafted_seeds
 

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset
 from tests.hardening import ledger_edits as L
 from tests.hardening.studio_home import make_home, settings_for
+from tests.integration.ledger.samples import sample_asset
 
 ENTRIES = 1_000
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from provenance.verify import State
+from provenance.verify.verifier import State
 from tests.hardening import tamper
 from tests.hardening.containers import FORMATS, SUFFIX
 

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from click.testing import Result
 from typer.testing import CliRunner
 
-from generators.tiny import TinyModels
 from provenance.config import CONFIG_NAME, Settings
-from provenance.db import create_engine
+from provenance.generators.tiny import TinyModels
+from provenance.ledger.db import create_engine
 
 Work = tuple[str, str, str]
 
@@ -109,9 +109,9 @@ def _database(engine: str, root: Path, request: pytest.FixtureRequest) -> Iterat
 
 
 def _register_works(settings: Settings) -> None:
-    from policies.known_works.prepare import prepare_work
-    from policies.known_works.registry import KnownWorksRegistry
-    from policies.known_works.specs import WorkSpec
+    from provenance.policies.known_works.prepare import prepare_work
+    from provenance.policies.known_works.registry import KnownWorksRegistry
+    from provenance.policies.known_works.specs import WorkSpec
 
     (cat_id, cat_title, cat_license), (artist_id, artist, artist_license) = (
         AuditedStudio.LICENSED_WORK,
@@ -132,9 +132,9 @@ def _register_works(settings: Settings) -> None:
 def _fill(settings: Settings, tiny: TinyModels, outputs: Path) -> None:
     """Run the requests: the studio's default policies, then a set without known works (so
     one output is screened by every enabled policy and has the verdict `allow`)."""
-    from provenance.batch import run_request
-    from provenance.policyset import PolicySet
-    from provenance.studio import Studio
+    from provenance.pipeline.batch import run_request
+    from provenance.pipeline.policyset import PolicySet
+    from provenance.pipeline.studio import Studio
     from provenance.types import GenerationRequest
 
     s = AuditedStudio
@@ -169,7 +169,7 @@ def audited(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AuditedStudio]:
     """The pipeline's ledger and outputs, built once per engine and test session."""
-    from provenance.initialise import initialise
+    from provenance.pipeline.initialise import initialise
 
     root = tmp_path_factory.mktemp(f"audited-{request.param}")
     home, outputs = root / "home", root / "outputs"

@@ -117,7 +117,7 @@ def _mapped(text: str) -> str:
 
 def _inputs(work: Path) -> None:
     """What the commands read: a photograph, the README's batch file, outside images."""
-    photos = resources.files("provenance") / "demo_assets"
+    photos = resources.files("provenance.demo") / "assets"
     with resources.as_file(photos / "chelsea.jpg") as photo:
         shutil.copyfile(photo, work / "photo.jpg")
     use = _section("Use")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generators.locate import package_dir
-from generators.tiny import TinyModels
 from provenance.config import Settings
+from provenance.generators.locate import package_dir
+from provenance.generators.tiny import TinyModels
 from provenance.plugins import get_generator
 from provenance.types import GenerationRequest, InputImage
 

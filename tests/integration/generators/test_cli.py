@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from generators.tiny import TinyModels
 from provenance.cli import app
+from provenance.generators.tiny import TinyModels
 
 runner = CliRunner()
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import torch
 
-from generators.diffusion import SCHEDULERS, DiffusionGenerator
-from generators.tiny import TinyModels
 from provenance.config import Settings
 from provenance.errors import BadInputError, DeviceError, GenerationError, WeightsError
+from provenance.generators.diffusion import SCHEDULERS, DiffusionGenerator
+from provenance.generators.tiny import TinyModels
 from provenance.types import GenerationRequest, InputImage
 
 FAST = {"steps": 2}
@@ -346,7 +346,7 @@ def test_safety_checker_is_not_loaded_and_says_so(
     index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
     (with_checker / "model_index.json").write_text(json.dumps(index))
     generator = DiffusionGenerator(with_checker, {}, settings)
-    with caplog.at_level(logging.WARNING, logger="generators.diffusion"):
+    with caplog.at_level(logging.WARNING, logger="provenance.generators.diffusion"):
         generator.load("cpu")
     assert generator._pipe.safety_checker is None
     assert "screened by Provenant's output_safety policy" in caplog.text

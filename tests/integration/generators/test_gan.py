@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from generators.gan import DCGANGenerator, TorchScriptGenerator, sample_latent
-from generators.tiny import TinyModels
 from provenance.config import Settings
 from provenance.errors import BadInputError, ConfigError, GenerationError, WeightsError
+from provenance.generators.gan import DCGANGenerator, TorchScriptGenerator, sample_latent
+from provenance.generators.tiny import TinyModels
 from provenance.types import GenerationRequest, InputImage
 
 Pixels = Callable[[Any], np.ndarray]
@@ -262,7 +262,7 @@ def test_faces_dcgan_matches_the_reference_network(
 ) -> None:
     """Our DCGAN layout loads the package's checkpoint and computes what its own model does."""
     require_package("gan_face_generate", "gan_face_generate")
-    from generators.locate import PRESETS
+    from provenance.generators.locate import PRESETS
 
     checkpoint = torch.load(
         PRESETS["gan-face-generate"].path(), map_location="cpu", weights_only=True

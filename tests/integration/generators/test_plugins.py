@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from generators.tiny import TinyModels
 from provenance import plugins
 from provenance.config import Settings
 from provenance.errors import PluginValidationError, UnknownGeneratorError
+from provenance.generators.tiny import TinyModels
 from provenance.protocols import Generator
 from provenance.types import GenerationRequest
 
@@ -85,7 +85,7 @@ def test_plugin_modules_and_model_cards_never_import_torch(
 import sys
 from provenance.config import Settings
 from provenance.plugins import get_generator
-from generators.catalog import list_generators
+from provenance.generators.catalog import list_generators
 settings = Settings.load(home={str(tmp_path / "home")!r}, env={{}})
 models = [
     ("diffusion", {str(tiny_models.diffusion)!r}),

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from generators.locate import ModelLocation
-from generators.style_transfer import StyleTransferGenerator, infer_method
-from generators.tiny import TinyModels
 from provenance.config import Settings
 from provenance.errors import BadInputError, ConfigError, WeightsError
+from provenance.generators.locate import ModelLocation
+from provenance.generators.style_transfer import StyleTransferGenerator, infer_method
+from provenance.generators.tiny import TinyModels
 from provenance.types import GenerationRequest, InputImage
 
 Pixels = Callable[[Any], np.ndarray]
@@ -294,8 +294,8 @@ def test_onnx_directory_without_networks(settings: Settings, tmp_path: Path) -> 
 def test_onnx_on_cuda_needs_the_cuda_provider(caplog: pytest.LogCaptureFixture) -> None:
     import onnxruntime
 
-    from generators.style_onnx import OnnxStyle
     from provenance.errors import DeviceError
+    from provenance.generators.style_onnx import OnnxStyle
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has the CUDA provider")

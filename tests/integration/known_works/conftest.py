@@ -12,8 +12,8 @@ from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
-from provenance import migrate
 from provenance.config import Settings
+from provenance.ledger import migrate
 
 #: Sample photographs written to `photo_dir` for the registry tests.
 PHOTO_FILES = ("astronaut", "coffee", "rocket", "camera", "china", "flower")

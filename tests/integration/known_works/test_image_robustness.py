@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from policies.known_works import KnownWorksPolicy
-from policies.known_works.prepare import prepare_work
-from policies.known_works.registry import KnownWorksRegistry
-from policies.known_works.specs import WorkSpec
-from provenance import migrate
 from provenance.config import Settings
-from provenance.policyset import as_screenable
+from provenance.ledger import migrate
+from provenance.pipeline.policyset import as_screenable
+from provenance.policies.known_works import KnownWorksPolicy
+from provenance.policies.known_works.prepare import prepare_work
+from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.specs import WorkSpec
 from provenance.protocols import PolicyContext
 from provenance.types import GenerationRequest
 from provenance.verdict import Action

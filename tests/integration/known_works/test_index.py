@@ -14,15 +14,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import Result
 
-from policies.clip import make_tiny_clip
-from policies.known_works import KnownWorksPolicy
-from policies.known_works.index import KnownWorksIndex, current_index, index_root
-from policies.known_works.models import KnownWorkImageRow, KnownWorkRow, KnownWorksRevisionRow
-from policies.known_works.prepare import prepare_work
-from policies.known_works.registry import KnownWorksRegistry
-from policies.known_works.specs import WorkSpec
 from provenance.config import Settings
-from provenance.db import Base, create_engine
+from provenance.ledger.db import Base, create_engine
+from provenance.policies.clip import make_tiny_clip
+from provenance.policies.known_works import KnownWorksPolicy
+from provenance.policies.known_works.index import KnownWorksIndex, current_index, index_root
+from provenance.policies.known_works.models import (
+    KnownWorkImageRow,
+    KnownWorkRow,
+    KnownWorksRevisionRow,
+)
+from provenance.policies.known_works.prepare import prepare_work
+from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.specs import WorkSpec
 from provenance.protocols import PolicyContext
 from provenance.types import GenerationRequest
 from provenance.verdict import Action
@@ -49,14 +53,14 @@ def test_registry_changes_make_the_index_stale_and_it_rebuilds(
     registry = KnownWorksRegistry.from_settings(settings)
     _add(registry, "C1", "Mickey Mouse")
     policy = KnownWorksPolicy({}, PolicyContext(settings=settings))
-    with caplog.at_level(logging.WARNING, logger="policies.known_works"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.known_works"):
         assert _screen(policy, "mickey mouse and donald duck") == ["C1"]
     assert any("index is missing" in r.message for r in caplog.records)
     built_at = policy.index().stamp.revision
 
     caplog.clear()
     _add(registry, "C2", "Donald Duck")
-    with caplog.at_level(logging.WARNING, logger="policies.known_works"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.known_works"):
         assert sorted(_screen(policy, "mickey mouse and donald duck")) == ["C1", "C2"]
     stale = [r.message for r in caplog.records if "stale" in r.message]
     assert stale == [
@@ -68,7 +72,7 @@ def test_registry_changes_make_the_index_stale_and_it_rebuilds(
 
     caplog.clear()
     fresh = KnownWorksPolicy({}, PolicyContext(settings=settings))
-    with caplog.at_level(logging.WARNING, logger="policies.known_works"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.known_works"):
         assert _screen(fresh, "donald duck") == ["C2"]
     assert not [r for r in caplog.records if "index" in r.message]  # reused from disk
     registry.close()
@@ -94,7 +98,7 @@ def test_torn_or_foreign_index_is_rebuilt(
     assert again.stamp.digest == first.stamp.digest
 
     other = settings_for(f"sqlite:///{tmp_path / 'other.db'}")
-    from provenance import migrate
+    from provenance.ledger import migrate
 
     migrate.upgrade(other.database_url)
     other_registry = KnownWorksRegistry.from_settings(other)
@@ -132,7 +136,7 @@ def test_reindex_embeds_works_added_before_clip_was_configured(
                              home=tmp_path / "elsewhere")  # fmt: skip
     policy = KnownWorksPolicy({"clip_image_threshold": 0.999}, PolicyContext(settings=settings))
     from provenance.imageio import open_image
-    from provenance.policyset import as_screenable
+    from provenance.pipeline.policyset import as_screenable
 
     verdict = policy.screen_image(
         as_screenable(open_image(photo_dir / "camera.png").convert("RGB")),

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from policies.clip import make_tiny_clip
-from policies.known_works import KnownWorksPolicy
-from policies.known_works.prepare import prepare_work
-from policies.known_works.registry import KnownWorksRegistry
-from policies.known_works.specs import WorkSpec
 from provenance.config import Settings
-from provenance.policyset import PolicySet, as_screenable
+from provenance.pipeline.policyset import PolicySet, as_screenable
+from provenance.policies.clip import make_tiny_clip
+from provenance.policies.known_works import KnownWorksPolicy
+from provenance.policies.known_works.prepare import prepare_work
+from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.specs import WorkSpec
 from provenance.protocols import PolicyContext
 from provenance.types import Attribution, GenerationRequest
 from provenance.verdict import Action
@@ -25,7 +25,7 @@ SettingsFor = Callable[..., Settings]
 
 def _register(settings: Settings, photo_dir: Path, clip: bool = False) -> None:
     """Three works: a licensed character, a reserved artwork with an image, an artist."""
-    from policies.clip import ClipEncoder
+    from provenance.policies.clip import ClipEncoder
 
     encoder = ClipEncoder.from_settings(settings) if clip else None
     specs = [
@@ -123,7 +123,7 @@ def test_missing_clip_weights_disable_clip_loudly_but_hashes_still_block(
     missing = tmp_path / "weights" / "ViT-B-32.safetensors"
     settings = settings_for(migrated_url, clip={"checkpoint": str(missing)})
     policy = _policy(settings)
-    with caplog.at_level(logging.WARNING, logger="policies.known_works"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.known_works"):
         verdict = policy.screen_image(
             as_screenable(photo("coffee").resize((300, 200))), _request("")
         )

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from provenance.db import create_engine
 from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset, sample_refusal
+from provenance.ledger.db import create_engine
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from provenance.ledger.checkpoint import (
 )
 from provenance.ledger.merkle import leaf_hash, node_hash
 from provenance.ledger.models import checkpoints
-from provenance.ledger.samples import sample_asset
+from tests.integration.ledger.samples import sample_asset
 
 if TYPE_CHECKING:
     from conftest import KeySigner, RawSQL

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from provenance.cli import app, cmd_audit
 from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED
 from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset
+from tests.integration.ledger.samples import sample_asset
 
 if TYPE_CHECKING:
     from conftest import KeySigner, RawSQL

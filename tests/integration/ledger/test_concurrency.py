@@ -11,7 +11,7 @@ import pytest
 
 from provenance.errors import DuplicateRecordError
 from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset, sample_refusal, write_samples
+from tests.integration.ledger.samples import sample_asset, sample_refusal, write_samples
 
 WRITERS = 8
 PER_WRITER = 250

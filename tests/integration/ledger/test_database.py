@@ -7,11 +7,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from provenance import migrate
-from provenance.db import Base, create_engine
 from provenance.errors import LedgerError
-from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset, sample_refusal
+from provenance.ledger import Ledger, migrate
+from provenance.ledger.db import Base, create_engine
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 LEDGER_TABLES = {
     "assets",
@@ -122,7 +121,6 @@ def test_unstorable_text_fails_before_anything_is_written(ledger: Ledger) -> Non
 
 def test_verify_reads_the_same_schema_head_as_alembic() -> None:
     """`verify` checks the schema without Alembic; both must name the same head."""
-    from provenance import migrate
-    from provenance.ledger import revision
+    from provenance.ledger import migrate, revision
 
     assert revision.head_revision() == migrate.head_revision()

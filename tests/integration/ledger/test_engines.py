@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from provenance.ledger import DecisionRecord, Ledger
 from provenance.ledger._read import TABLES
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 _ids = itertools.count()
 

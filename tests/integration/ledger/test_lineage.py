@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from provenance.errors import LedgerError
-from provenance.ledger import IngredientRecord, Ledger
-from provenance.ledger.samples import sample_asset
-from provenance.lineage import (
+from provenance.credentials.lineage import (
     HUMAN_RETOUCH,
     HUMAN_SKETCH,
     MISSING,
     MODEL_RENDER,
     ledger_lineage,
 )
+from provenance.errors import LedgerError
+from provenance.ledger import IngredientRecord, Ledger
+from tests.integration.ledger.samples import sample_asset
 
 KINDS = [HUMAN_SKETCH, MODEL_RENDER, HUMAN_RETOUCH, MODEL_RENDER, HUMAN_RETOUCH]
 

@@ -11,13 +11,12 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from provenance import migrate
-from provenance.db import create_engine
-from provenance.ledger import GENESIS_HASH, Ledger
+from provenance.ledger import GENESIS_HASH, Ledger, migrate
 from provenance.ledger._read import TABLES
 from provenance.ledger.canonical import ADDED_IN_2, ADDED_IN_3, SCHEMA_1, SCHEMA_2, entry_schema
+from provenance.ledger.db import create_engine
 from provenance.ledger.rows import entry_rows
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 BEFORE = "0002_known_works"
 

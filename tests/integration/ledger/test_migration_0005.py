@@ -11,13 +11,12 @@ from dataclasses import replace
 
 import sqlalchemy as sa
 
-from provenance import migrate
-from provenance.db import create_engine
-from provenance.ledger import Ledger
+from provenance.ledger import Ledger, migrate
 from provenance.ledger._read import TABLES
 from provenance.ledger.canonical import ADDED_IN_3, GENESIS_HASH, SCHEMA, SCHEMA_2, entry_schema
+from provenance.ledger.db import create_engine
 from provenance.ledger.rows import entry_rows
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 BEFORE = "0003_degraded_and_parents"
 DEGRADED = {"output_safety.nsfw": "no Open-NSFW model"}

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from provenance import migrate
 from provenance.errors import LedgerError, LedgerMissingError
-from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset, sample_refusal
+from provenance.ledger import Ledger, migrate
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 
 def test_read_only_ledger_reads_but_refuses_writes(ledger: Ledger) -> None:

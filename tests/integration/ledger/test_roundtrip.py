@@ -19,7 +19,7 @@ from provenance.ledger import (
     signing_key_info,
 )
 from provenance.ledger.models import signing_keys
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 if TYPE_CHECKING:
     from conftest import KeySigner

@@ -11,8 +11,8 @@ import pytest
 
 from provenance.errors import BadInputError, LedgerError, StoreError
 from provenance.ledger import Ledger
-from provenance.ledger.samples import sample_asset
-from provenance.store import AssetStore, partial_path
+from provenance.pipeline.store import AssetStore, partial_path
+from tests.integration.ledger.samples import sample_asset
 
 DATA = b"\x89PNG\r\n\x1a\n pretend image bytes"
 SHA = hashlib.sha256(DATA).hexdigest()

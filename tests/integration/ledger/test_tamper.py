@@ -24,7 +24,7 @@ from provenance.ledger.models import (
     refusals,
 )
 from provenance.ledger.rows import entry_rows
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 if TYPE_CHECKING:
     from conftest import RawSQL

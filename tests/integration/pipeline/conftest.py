@@ -23,10 +23,10 @@ from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
-from generators.tiny import TinyModels
 from provenance.cli import app
 from provenance.config import Settings
 from provenance.errors import EXIT_OK
+from provenance.generators.tiny import TinyModels
 from provenance.ledger import AssetRecord, Ledger, LedgerEntry, canonical_path
 
 #: Requests sized so the tiny diffusion pipeline stays fast on a CPU.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import provenance
-import provenance.studio
+import provenance.pipeline.studio
 from provenance import GenerationRequest, Studio
 from provenance.errors import EXIT_OK, PolicyBlocked
 from provenance.verdict import Verdict
@@ -74,7 +74,8 @@ def _run_examples(docstring: str | None) -> dict[str, Any]:
 
 
 def test_the_docstring_examples_run(studio_home, models, monkeypatch, tmp_path) -> None:
-    """The examples in `provenance` and `provenance.studio` work as written, in a studio whose
+    """The examples in `provenance` and `provenance.pipeline.studio` work as written, in a studio
+    whose
     config names the GAN model (the examples leave it to the config)."""
     monkeypatch.setenv("PROVENANT_GENERATORS__GAN__MODEL", str(models.gan))
     package = _run_examples(provenance.__doc__)
@@ -82,7 +83,7 @@ def test_the_docstring_examples_run(studio_home, models, monkeypatch, tmp_path) 
     assert package["studio"].settings.home == studio_home
     package["studio"].close()
 
-    namespace = _run_examples(provenance.studio.__doc__)
+    namespace = _run_examples(provenance.pipeline.studio.__doc__)
     result = namespace["result"]
     assert result.status == "done" and len(result.images) == 1
     (image,) = result.images

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from provenance import store
-from provenance.batch import run_batch
 from provenance.errors import EXIT_ERROR
 from provenance.ledger import repository
-from provenance.requests import read_batch
-from provenance.studio import Studio
+from provenance.pipeline import store
+from provenance.pipeline.batch import run_batch
+from provenance.pipeline.requests import read_batch
+from provenance.pipeline.studio import Studio
 
 
 def _gan(models: Any, request_id: str, **fields: Any) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from provenance.batch import run_batch
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK
 from provenance.ledger import AssetRecord
-from provenance.requests import read_batch
-from provenance.store import AssetStore
-from provenance.studio import Studio
+from provenance.pipeline.batch import run_batch
+from provenance.pipeline.requests import read_batch
+from provenance.pipeline.store import AssetStore
+from provenance.pipeline.studio import Studio
 
 
 def _gan(models: Any, request_id: str, **fields: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Sketch, render, retouch, render, retouch: every step trusted, the chain complete twice.
 
-The chain is made by `provenance.collaboration` (a signed sketch, style transfer on the tiny
+The chain is made by `provenance.demo.collaboration` (a signed sketch, style transfer on the tiny
 random-weight network with the previous file as content, scripted retouches signed with
 `--parent`).  Then: each file is Trusted for c2pa's own Reader and for `provenant verify`;
 each step's `parentOf` ingredient names the previous file's manifest; `audit lineage`
@@ -17,11 +17,11 @@ from typing import Any
 
 import c2pa
 
-from provenance.collaboration import run_chain
 from provenance.config import Settings
+from provenance.credentials.trust import verification_settings
+from provenance.demo.collaboration import run_chain
 from provenance.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
-from provenance.studio import Studio
-from provenance.trust import verification_settings
+from provenance.pipeline.studio import Studio
 
 KINDS = ["human sketch", "model render", "human retouch", "model render", "human retouch"]
 SUMMARY = "5 steps: 1 human sketch, 2 model renders, 2 human retouches; 2 unsigned inputs"
@@ -94,7 +94,7 @@ def test_inpainting_credits_the_sketch_as_parent_and_the_mask_as_input(
 ) -> None:
     from PIL import Image, ImageDraw
 
-    from provenance.collaboration import draw_sketch
+    from provenance.demo.collaboration import draw_sketch
 
     sketch = draw_sketch(tmp_path / "sketch.png", 64)
     signed = cli("sign", sketch, "--editor", "Ana Lima", "--out", tmp_path / "s", "--json")

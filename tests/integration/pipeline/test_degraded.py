@@ -22,10 +22,10 @@ import c2pa
 import pytest
 from click.testing import Result
 
-from policies import output_safety
+from provenance.credentials.manifest import POLICY_LABEL
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK
 from provenance.ledger import AssetRecord, Ledger, RefusalRecord
-from provenance.manifest import POLICY_LABEL
+from provenance.policies import output_safety
 
 CLIP = "known_works.clip"
 NSFW = "output_safety.nsfw"

@@ -198,7 +198,7 @@ def test_a_missing_cawg_anchor_file_is_one_clear_error(tmp_path: Path) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="c2pa 0.91.3 ignores cawg_trust anchors while reading (contentauth/c2pa-rs#2599); "
-    "when this passes, drop provenance/verification/cawg_chain.py and let c2pa decide",
+    "when this passes, drop provenance/verify/cawg_chain.py and let c2pa decide",
 )
 def test_c2pa_applies_cawg_trust_anchors_itself() -> None:
     import c2pa

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
+from provenance.credentials.keys import load_certificate_chain
 from provenance.errors import EXIT_ERROR, EXIT_OK
-from provenance.keys import load_certificate_chain
 
 runner = CliRunner()
 
@@ -157,8 +157,8 @@ def test_init_writes_a_config_named_with_config(tmp_path: Path) -> None:
 
 def test_init_migrates_the_database_the_caller_chose(tmp_path: Path) -> None:
     """A database URL given by override (or env) is the one migrated, not the default."""
-    from provenance.initialise import initialise
     from provenance.ledger import Ledger
+    from provenance.pipeline.initialise import initialise
 
     home, elsewhere = tmp_path / "studio", tmp_path / "other.db"
     url = f"sqlite:///{elsewhere}"

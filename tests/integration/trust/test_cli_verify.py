@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
+from provenance.credentials.manifest import build_manifest
+from provenance.credentials.signing import CredentialSigner
 from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, EXIT_VERIFICATION_FAILED
-from provenance.manifest import build_manifest
-from provenance.signing import CredentialSigner
 
 runner = CliRunner()
 

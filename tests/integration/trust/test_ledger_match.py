@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from provenance.cli import app
+from provenance.credentials.manifest import build_manifest
 from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED
 from provenance.ledger import (
     AssetRecord,
@@ -24,8 +25,7 @@ from provenance.ledger import (
     Ledger,
 )
 from provenance.ledger.lookup import AssetLookup
-from provenance.manifest import build_manifest
-from provenance.verify import State, Verifier, default_ledger_check, exit_code
+from provenance.verify.verifier import State, Verifier, default_ledger_check, exit_code
 
 
 @pytest.fixture

@@ -20,12 +20,15 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
-from provenance.editing import DIGITAL_CREATION, HUMAN_EDITS, MINOR_HUMAN_EDITS
+from provenance.credentials.editing import DIGITAL_CREATION, HUMAN_EDITS, MINOR_HUMAN_EDITS
+from provenance.credentials.manifest import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    TRAINED_ALGORITHMIC_MEDIA,
+)
+from provenance.credentials.signing import CredentialSigner
+from provenance.credentials.trust import verification_settings
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED
 from provenance.ledger import AssetRecord, Ledger
-from provenance.manifest import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
-from provenance.signing import CredentialSigner
-from provenance.trust import verification_settings
 
 runner = CliRunner()
 DECLARED = ("--generator", "othertool", "--model", "other-model-2")

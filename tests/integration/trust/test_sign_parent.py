@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
+from provenance.credentials.manifest import GENERATION_LABEL, TRAINED_ALGORITHMIC_MEDIA
+from provenance.credentials.signing import CredentialSigner
+from provenance.credentials.trust import verification_settings
 from provenance.errors import EXIT_ERROR, EXIT_OK
 from provenance.ledger import AssetRecord, Ledger
-from provenance.manifest import GENERATION_LABEL, TRAINED_ALGORITHMIC_MEDIA
-from provenance.signing import CredentialSigner
-from provenance.trust import verification_settings
 
 runner = CliRunner()
 DECLARED = ("--generator", "othertool", "--model", "other-model-2")
@@ -277,7 +277,7 @@ def test_verify_carries_the_ai_disclosure_through_the_parent(
 
 def test_a_camera_parent_is_not_called_ai_generated(studio, th, tmp_path) -> None:
     """An ingredient without any AI source type passes no disclosure on."""
-    from provenance.verify import Verifier
+    from provenance.verify.verifier import Verifier
 
     photo = tmp_path / "camera.png"
     photo.write_bytes(th.raw_c2pa_sign(th.make_chain(), th.image_bytes("png", 40, 3)))

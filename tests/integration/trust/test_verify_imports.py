@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
+from provenance.credentials.manifest import build_manifest
+from provenance.credentials.signing import CredentialSigner
 from provenance.errors import EXIT_OK
 from provenance.ledger import AssetRecord, Ledger
-from provenance.manifest import build_manifest
-from provenance.signing import CredentialSigner
 
 #: Never on the verify path: generators' and migrations' libraries.
 FORBIDDEN = ("torch", "diffusers", "transformers", "open_clip", "alembic", "mako", "sqlalchemy")

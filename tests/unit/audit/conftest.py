@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provenance.ledger import DecisionRecord, Ledger, LedgerRecord
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 LAST_MICROSECOND = datetime(2025, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC)
 

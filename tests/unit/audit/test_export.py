@@ -32,7 +32,7 @@ from provenance.ledger import (
     LedgerRecord,
     RefusalRecord,
 )
-from provenance.ledger.samples import sample_asset
+from tests.integration.ledger.samples import sample_asset
 
 CHILDREN = {
     "decisions": DecisionRecord,

@@ -26,7 +26,7 @@ from provenance.audit.thumbnails import (
     make_thumbnails,
 )
 from provenance.ledger import AttributionRecord, BadEntry, ChainReport, DecisionRecord, Ledger
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 EVIL = "<script>alert('pwned')</script>\"'&<img src=x onerror=alert(1)>"
 TEMPLATE = "$css ${version} $$"

@@ -16,7 +16,7 @@ from provenance.audit.reconcile import reconcile
 from provenance.audit.show import lookup
 from provenance.errors import BadInputError
 from provenance.ledger import Ledger, canonical_path
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 
 def _png(colour: int) -> bytes:

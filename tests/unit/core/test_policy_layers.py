@@ -8,7 +8,7 @@ import pytest
 
 from provenance.config import Settings
 from provenance.errors import ConfigError, PolicyLayerUnavailableError
-from provenance.policyset import PolicySet, bypass_record
+from provenance.pipeline.policyset import PolicySet, bypass_record
 from provenance.protocols import LayerStatus
 from provenance.verdict import Verdict
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image, ImageDraw
 
-from provenance.editing import (
+from provenance.credentials.editing import (
     DIGITAL_CREATION,
     HUMAN_EDITS,
     MINOR_HUMAN_EDITS,
@@ -22,9 +22,12 @@ from provenance.editing import (
     source_type,
     tool_agent,
 )
+from provenance.credentials.lineage import Lineage, LineageStep
+from provenance.credentials.manifest import (
+    COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+    TRAINED_ALGORITHMIC_MEDIA,
+)
 from provenance.errors import BadInputError
-from provenance.lineage import Lineage, LineageStep
-from provenance.manifest import COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA, TRAINED_ALGORITHMIC_MEDIA
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generators import cards
-from generators.cards import (
+from provenance.errors import ConfigError, WeightsError
+from provenance.generators import cards
+from provenance.generators.cards import (
     DIGEST_CACHE_NAME,
     MODEL_CARD_NAME,
     DigestCache,
@@ -20,7 +21,6 @@ from generators.cards import (
     read_model_card,
     write_model_card,
 )
-from provenance.errors import ConfigError, WeightsError
 
 
 @pytest.fixture

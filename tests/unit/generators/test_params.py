@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import Field, field_validator
 
-from generators._params import (
+from provenance.errors import BadInputError
+from provenance.generators._params import (
     MAX_IMAGES,
     MAX_SEED,
     RequestParams,
@@ -15,7 +16,6 @@ from generators._params import (
     multiple_of_8,
     parse_params,
 )
-from provenance.errors import BadInputError
 
 
 class Example(RequestParams):

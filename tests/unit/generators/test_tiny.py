@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from generators.cards import read_model_card
-from generators.tiny import TINY_LICENSE, TinyModels, byte_level_vocab, make_tiny_models
 from provenance.errors import BadInputError
+from provenance.generators.cards import read_model_card
+from provenance.generators.tiny import TINY_LICENSE, TinyModels, byte_level_vocab, make_tiny_models
 
 
 def _all_files(root: Path) -> list[str]:

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from generators._torch import (
+from provenance.errors import DeviceError, WeightsError
+from provenance.generators._torch import (
     generator_device,
     load_into,
     load_state_dict_file,
@@ -21,7 +22,6 @@ from generators._torch import (
     select_dtype,
     tensor_to_pil,
 )
-from provenance.errors import DeviceError, WeightsError
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 

@@ -10,6 +10,6 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, model config) of the tiny random-weight open_clip model."""
-    from policies.clip import make_tiny_clip
+    from provenance.policies.clip import make_tiny_clip
 
     return make_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))

@@ -1,4 +1,5 @@
-"""policies.clip: local-only loading, deterministic unit-length embeddings, clear errors."""
+"""provenance.policies.clip: local-only loading, deterministic unit-length embeddings, clear
+errors."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from policies.clip import ClipEncoder, make_tiny_clip
 from provenance.config import Settings
 from provenance.errors import ConfigError, WeightsError
+from provenance.policies.clip import ClipEncoder, make_tiny_clip
 
 
 def _settings(home: Path, **clip: object) -> Settings:
@@ -85,7 +86,7 @@ def test_corrupt_checkpoint_is_a_weights_error(
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
-    from policies.clip import TINY_MODEL_CONFIG
+    from provenance.policies.clip import TINY_MODEL_CONFIG
 
     checkpoint, config = make_tiny_clip(tmp_path / "m")
     wider = tmp_path / "wider-clip.json"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.known_works.hashindex import HashIndex, brute_force_lookup
+from provenance.policies.known_works.hashindex import HashIndex, brute_force_lookup
 
 
 def _flip(value: np.uint64, bits: np.ndarray) -> np.uint64:

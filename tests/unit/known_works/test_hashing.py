@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from policies.known_works import hashing
+from provenance.policies.known_works import hashing
 
 
 @pytest.mark.parametrize("value", [0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1, 0xDEADBEEF << 30])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from policies.known_works.index import IndexedWork
-from policies.known_works.names import NameMatcher
-from policies.known_works.specs import work_names
+from provenance.policies.known_works.index import IndexedWork
+from provenance.policies.known_works.names import NameMatcher
+from provenance.policies.known_works.specs import work_names
 
 
 def _work(wid: str, title: str, kind: str, creator: str = "", aliases: tuple[str, ...] = ()):
@@ -119,7 +119,7 @@ def test_empty_registry_and_empty_prompt() -> None:
 
 
 def test_common_word_list_is_lower_case_words_only() -> None:
-    from policies.known_works.names import common_words
+    from provenance.policies.known_works.names import common_words
 
     words = common_words()
     assert len(words) > 50_000

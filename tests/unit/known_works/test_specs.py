@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from policies.known_works.importer import LineError, read_specs
-from policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
-from policies.known_works.specs import WorkSpec, check_license, is_licensed, parse_spec
 from provenance.config import Settings
 from provenance.errors import BadInputError, ConfigError
+from provenance.policies.known_works.importer import LineError, read_specs
+from provenance.policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
+from provenance.policies.known_works.specs import WorkSpec, check_license, is_licensed, parse_spec
 from provenance.protocols import PolicyContext
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies.known_works.vectors import EmbeddingMatrix, VectorHits, brute_force_query
+from provenance.policies.known_works.vectors import EmbeddingMatrix, VectorHits, brute_force_query
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

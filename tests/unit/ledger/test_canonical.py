@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from provenance.ledger import canonical
 from provenance.ledger.models import Base
 from provenance.ledger.rows import entry_rows
-from provenance.ledger.samples import sample_asset, sample_refusal
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 
 def test_refusal_bytes_are_written_out_by_hand() -> None:

@@ -17,9 +17,9 @@ from provenance.ledger import (
     LedgerEntry,
     decisions_from_verdict,
 )
-from provenance.ledger.samples import sample_asset, sample_refusal
 from provenance.types import Attribution, InputImage
 from provenance.verdict import Action, Reason, Verdict
+from tests.integration.ledger.samples import sample_asset, sample_refusal
 
 
 class Colour(Enum):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from provenance.errors import BadInputError
-from provenance.store import PARTIAL_SUFFIX, check_filename, partial_path
+from provenance.pipeline.store import PARTIAL_SUFFIX, check_filename, partial_path
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ def context(settings: Settings) -> PolicyContext:
 @pytest.fixture
 def lexical_policy(context: PolicyContext) -> Any:
     """prompt_safety with only the lexical layer (no model is loaded)."""
-    from policies.prompt_safety import PromptSafetyPolicy
+    from provenance.policies.prompt_safety import PromptSafetyPolicy
 
     return PromptSafetyPolicy({"semantic": "off"}, context)
 

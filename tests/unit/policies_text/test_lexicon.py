@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from policies.lexicon import LEXICON_PATH, Lexicon, default_lexicon
-from policies.normalize import normalize
 from provenance.errors import ConfigError
+from provenance.policies.lexicon import LEXICON_PATH, Lexicon, default_lexicon
+from provenance.policies.normalize import normalize
 
 
 def categories(prompt: str) -> set[str]:

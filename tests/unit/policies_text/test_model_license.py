@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from policies.model_license import ModelLicensePolicy
 from provenance.config import Settings
 from provenance.errors import BadInputError, ConfigError
+from provenance.policies.model_license import ModelLicensePolicy
 from provenance.protocols import PolicyContext
 from provenance.types import ModelInfo
 from provenance.verdict import Action
@@ -98,7 +98,7 @@ def test_unknown_licence_warns_and_is_configurable(
 def test_requests_without_a_card_and_images_pass(context: PolicyContext, make_request: Any) -> None:
     from PIL import Image
 
-    from provenance.policyset import as_screenable
+    from provenance.pipeline.policyset import as_screenable
 
     policy = ModelLicensePolicy({}, context)
     assert policy.screen_prompt(make_request("a face")).action is Action.ALLOW

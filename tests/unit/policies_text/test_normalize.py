@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from policies.normalize import normalize, runs, squeeze
+from provenance.policies.normalize import normalize, runs, squeeze
 
 EVASIONS = {
     "plain": "naked",

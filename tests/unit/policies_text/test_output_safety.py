@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from policies import output_safety
-from policies.output_safety import OutputSafetyPolicy
 from provenance.config import Settings
 from provenance.errors import ConfigError, WeightsError
-from provenance.policyset import as_screenable
+from provenance.pipeline.policyset import as_screenable
+from provenance.policies import output_safety
+from provenance.policies.output_safety import OutputSafetyPolicy
 from provenance.protocols import PolicyContext
 from provenance.verdict import Action
 
@@ -96,7 +96,7 @@ def test_missing_open_nsfw_is_reported_loudly(
     context: PolicyContext, make_request: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.setattr(output_safety, "open_nsfw_model_path", lambda: None)
-    with caplog.at_level(logging.WARNING, logger="policies.output_safety"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.output_safety"):
         policy = OutputSafetyPolicy({}, context)
     assert "Open-NSFW screen disabled" in caplog.text
     verdict = _screen(policy, make_request)
@@ -122,7 +122,7 @@ def test_a_corrupt_model_file_is_a_weights_error(
 def test_clip_zero_shot_mechanics_with_a_tiny_clip(
     home: Path, tmp_path: Path, make_request: Any
 ) -> None:
-    from policies.clip import make_tiny_clip
+    from provenance.policies.clip import make_tiny_clip
 
     checkpoint, config = make_tiny_clip(tmp_path / "clip")
     settings = Settings.load(

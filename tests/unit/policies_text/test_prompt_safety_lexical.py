@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from policies.prompt_safety import PromptSafetyPolicy
 from provenance.errors import ConfigError
+from provenance.policies.prompt_safety import PromptSafetyPolicy
 from provenance.protocols import PolicyContext
 from provenance.verdict import Action
 
@@ -178,7 +178,7 @@ def test_actions_are_configurable_per_category(context: PolicyContext, make_requ
 def test_screen_image_is_not_this_policys_job(lexical_policy: Any, make_request: Any) -> None:
     from PIL import Image
 
-    from provenance.policyset import as_screenable
+    from provenance.pipeline.policyset import as_screenable
 
     image = as_screenable(Image.new("RGB", (8, 8)))
     assert lexical_policy.screen_image(image, make_request("a naked woman")).action is Action.ALLOW

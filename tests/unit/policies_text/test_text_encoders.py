@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from policies import text_embed
-from policies.prompt_safety import PromptSafetyPolicy
-from policies.text_embed import plan_text_encoder
 from provenance.config import Settings
 from provenance.errors import WeightsError
+from provenance.policies import text_embed
+from provenance.policies.prompt_safety import PromptSafetyPolicy
+from provenance.policies.text_embed import plan_text_encoder
 from provenance.protocols import PolicyContext
 from provenance.verdict import Action
 
@@ -19,7 +19,7 @@ from provenance.verdict import Action
 @pytest.fixture
 def clip_settings(home: Path, tmp_path: Path) -> Settings:
     """Settings whose [clip] points at a tiny seeded open_clip model."""
-    from policies.clip import make_tiny_clip
+    from provenance.policies.clip import make_tiny_clip
 
     checkpoint, config = make_tiny_clip(tmp_path / "clip")
     overrides = {"clip": {"checkpoint": str(checkpoint), "config": str(config)}}

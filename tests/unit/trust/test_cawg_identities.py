@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance.verification.cawg_chain import (
+from provenance.verify.cawg_chain import (
     ChainProblem,
     anchoring_subject,
     credential_chain,
 )
-from provenance.verification.identities import apply_identities, read_identities
-from provenance.verification.report import State, VerificationReport
+from provenance.verify.identities import apply_identities, read_identities
+from provenance.verify.report import State, VerificationReport
 
 NOW = datetime.now(UTC)
 Key = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -197,7 +197,7 @@ def test_identity_trust_comes_from_the_codes_on_its_own_url(
 
 
 def _report(store: dict[str, Any], state: State) -> VerificationReport:
-    from provenance.verification.reading import _validation
+    from provenance.verify.reading import _validation
 
     return VerificationReport(
         Path("x.jpg"),

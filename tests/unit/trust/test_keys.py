@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from provenance.errors import CertificateError, KeyFileError
-from provenance.keys import (
+from provenance.credentials.keys import (
     DevCredentials,
     check_key_file_permissions,
     check_key_matches_certificate,
@@ -23,6 +22,7 @@ from provenance.keys import (
     load_private_key,
     salt_id,
 )
+from provenance.errors import CertificateError, KeyFileError
 
 
 def _mode(path: Path) -> int:

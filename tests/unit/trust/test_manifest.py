@@ -11,9 +11,8 @@ import pytest
 
 from provenance import __version__
 from provenance.config import ManifestSettings
-from provenance.errors import BadInputError, ConfigError
-from provenance.keys import salt_id
-from provenance.manifest import (
+from provenance.credentials.keys import salt_id
+from provenance.credentials.manifest import (
     ATTRIBUTION_LABEL,
     GENERATION_LABEL,
     POLICY_LABEL,
@@ -22,6 +21,7 @@ from provenance.manifest import (
     build_manifest,
     ingredient_definitions,
 )
+from provenance.errors import BadInputError, ConfigError
 from provenance.types import Attribution
 from provenance.verdict import Action, Reason, Verdict
 
@@ -167,7 +167,7 @@ def test_params_must_be_json(th) -> None:
 
 
 def test_ai_source_types_are_recognised_by_their_iptc_term() -> None:
-    from provenance.manifest import is_ai_source_type
+    from provenance.credentials.manifest import is_ai_source_type
 
     assert is_ai_source_type(TRAINED) and is_ai_source_type(COMPOSITE)
     assert is_ai_source_type(
@@ -178,8 +178,8 @@ def test_ai_source_types_are_recognised_by_their_iptc_term() -> None:
 
 
 def test_edits_open_the_parent_and_never_claim_creation(th, tmp_path: Path) -> None:
-    from provenance.manifest import EditStep
-    from provenance.parent import ParentCredentials
+    from provenance.credentials.manifest import EditStep
+    from provenance.credentials.parent import ParentCredentials
 
     parent = th.input_image(tmp_path, "theirs.png", "parentOf")
     style = th.input_image(tmp_path, "style.png", "inputTo", seed=2)

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from provenance import signers
 from provenance.config import Settings
+from provenance.credentials import signers
+from provenance.credentials.signers import LocalKeySigner, open_signer
 from provenance.errors import CertificateError, ConfigError, KeyFileError, UnknownSignerError
-from provenance.signers import LocalKeySigner, open_signer
 
 
 def _settings(home: Path, chain: Path, key: Path, **signing: Any) -> Settings:

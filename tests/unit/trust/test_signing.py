@@ -12,9 +12,9 @@ from typing import Any
 import c2pa
 import pytest
 
+from provenance.credentials.manifest import build_manifest
+from provenance.credentials.signing import CredentialSigner
 from provenance.errors import BadInputError, SigningError
-from provenance.manifest import build_manifest
-from provenance.signing import CredentialSigner
 
 
 def _read(data: bytes, mime: str, settings: Any) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_signing_from_several_threads(credential_signer, settings, th) -> None:
 
 
 def test_a_failing_signer_plugin_is_reported_with_its_reason(settings, th) -> None:
-    from provenance.signers import LocalKeySigner
+    from provenance.credentials.signers import LocalKeySigner
 
     class FlakyKms(LocalKeySigner):
         def sign(self, data: bytes) -> bytes:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from provenance.credentials.keys import load_certificate_chain
 from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED, LedgerError
-from provenance.keys import load_certificate_chain
-from provenance.verify import (
+from provenance.verify.verifier import (
     LedgerMatch,
     LedgerQuery,
     State,
@@ -101,7 +101,7 @@ def test_c2pa_trusts_an_allowed_end_entity_certificate(th, foreign_chain) -> Non
 
     import c2pa
 
-    from provenance.trust import verification_settings
+    from provenance.credentials.trust import verification_settings
 
     data = th.raw_c2pa_sign(foreign_chain, th.image_bytes("png"))
     allowed = th.pem(foreign_chain.leaf).decode()
@@ -312,7 +312,7 @@ def test_a_dying_worker_does_not_lose_the_batch(
 def test_two_hundred_files_in_parallel_match_serial(
     credential_signer, settings, th, tmp_path
 ) -> None:
-    from provenance.manifest import build_manifest
+    from provenance.credentials.manifest import build_manifest
 
     manifest = build_manifest(th.spec())
     paths = []
@@ -348,7 +348,7 @@ def test_expand_paths_walks_directories_only_when_asked(sign_image, th, tmp_path
 
 
 def test_exit_codes() -> None:
-    from provenance.verification.report import VerificationReport
+    from provenance.verify.report import VerificationReport
 
     def r(state: State) -> Any:
         return VerificationReport(Path("x"), state, "")

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from provenance.credentials.keys import load_certificate_chain
 from provenance.errors import EXIT_ERROR, EXIT_VERIFICATION_FAILED
-from provenance.keys import load_certificate_chain
-from provenance.verify import State, Verifier, exit_code
+from provenance.verify.verifier import State, Verifier, exit_code
 
 #: Damaged copies per certificate of the chain (16 random bytes changed in each).
 COPIES = 24
@@ -102,7 +102,7 @@ def test_the_cli_reports_every_damaged_file(damaged, settings) -> None:
 
 def _explode_on_bad_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make reading any file named bad-* raise something nobody planned for."""
-    import provenance.verify as verify_module
+    import provenance.verify.verifier as verify_module
 
     real = verify_module.read_credentials
 
@@ -153,9 +153,9 @@ def signed_png(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import importlib
 
     from provenance.config import Settings
-    from provenance.keys import create_dev_ca
-    from provenance.manifest import build_manifest
-    from provenance.signing import CredentialSigner
+    from provenance.credentials.keys import create_dev_ca
+    from provenance.credentials.manifest import build_manifest
+    from provenance.credentials.signing import CredentialSigner
 
     helpers = importlib.import_module("provenant_trust_helpers")
     home = tmp_path_factory.mktemp("fuzz")

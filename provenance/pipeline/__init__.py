@@ -1,0 +1,10 @@
+"""The pipeline room: one request from prompt to recorded, signed file.
+
+`studio` runs `request -> screen_prompt -> generate -> screen_image -> sign -> store + ledger`;
+`batch` runs many requests; `external` signs and records images made elsewhere
+(`provenant sign`); `initialise` creates a studio's data dir.
+
+May import: the kernel (`provenance.errors`, `types`, `config`, `plugins`, `protocols`,
+`verdict`, `ids`, `imageio`), `provenance.credentials` and `provenance.ledger`.  Generators and
+policies are reached only through `provenance.plugins`, never imported by name.
+"""
