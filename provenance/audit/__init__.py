@@ -6,13 +6,15 @@
 
 `query` turns one `AuditFilter` into SQL (bound parameters only) for every command;
 `show` finds everything about one entry or file; `export` streams CSV or JSON Lines;
-`reconcile` compares an output directory with what the ledger recorded; `report`,
-`render`, `charts` and `thumbnails` make the self-contained HTML page.
+`reconcile` compares an output directory with what the ledger recorded; `report` (the
+numbers), `render`, `charts` and `thumbnails` make the self-contained HTML page, and `page`
+puts them together.
 """
 
 from __future__ import annotations
 
 from provenance.audit.export import FORMATS, write_entries
+from provenance.audit.page import write_report
 from provenance.audit.query import (
     VERDICTS,
     AuditFilter,
@@ -25,7 +27,7 @@ from provenance.audit.query import (
     verdict_of,
 )
 from provenance.audit.reconcile import Finding, ReconcileReport, reconcile
-from provenance.audit.report import ReportData, gather, write_report
+from provenance.audit.report import ReportData, gather
 from provenance.audit.show import Lookup, lookup
 
 __all__ = [

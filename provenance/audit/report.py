@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from provenance.audit.progress import ProgressFactory, no_progress
 from provenance.audit.query import (
     AuditFilter,
     id_column,
@@ -28,11 +27,9 @@ from provenance.audit.query import (
     where_clause,
 )
 from provenance.ledger import models
-from provenance.ledger.records import AssetRecord, EntryKind, LedgerEntry
+from provenance.ledger.records import EntryKind, LedgerEntry
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from provenance.ledger import Ledger
     from provenance.ledger.chain import ChainReport
 
@@ -110,41 +107,6 @@ class ReportData:
         for day in self.days:
             out.setdefault(day.verdict, Counter())[day.kind] += day.count
         return out
-
-
-def write_report(
-    ledger: Ledger,
-    out: Path,
-    audit: AuditFilter | None = None,
-    *,
-    row_limit: int = DEFAULT_ROW_LIMIT,
-    progress: ProgressFactory = no_progress,
-) -> ReportData:
-    """Build the HTML report of `audit`'s entries and write it to `out` (replaced atomically).
-
-    Returns the numbers the page shows, so callers can print a summary.
-    """
-    from provenance.audit.export import check_writable, replaced_atomically
-    from provenance.audit.render import render_html
-    from provenance.audit.thumbnails import make_thumbnails
-
-    check_writable(out)
-    audit = audit or AuditFilter()
-    with progress("verifying ledger chain", ledger.head()[0]) as bar:
-        data = gather(ledger, audit, row_limit=row_limit, progress=bar.advance)
-    files = [_recorded_file(entry) for entry in data.assets]
-    with progress("making thumbnails", len(files)) as bar:
-        thumbnails = make_thumbnails(files, progress=bar.advance)
-    page = render_html(data, thumbnails)
-    with replaced_atomically(out) as fh:
-        fh.write(page)
-    return data
-
-
-def _recorded_file(entry: LedgerEntry) -> tuple[str, str]:
-    record = entry.record
-    assert isinstance(record, AssetRecord)
-    return record.path, record.sha256
 
 
 def gather(

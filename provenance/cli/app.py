@@ -84,11 +84,15 @@ def _root(
 
 
 def _register_commands() -> None:
-    """Import every `provenance.cli.cmd_*` module and let it add its commands."""
-    package = sys.modules[__package__ or "provenance.cli"]
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    """Import every `provenance.cli.cmd_*` module and let it add its commands.
+
+    The modules are found next to this file rather than through the `provenance.cli`
+    package object, which imports this module: the app never depends on its own package.
+    """
+    here = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
         if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            module = importlib.import_module(f"provenance.cli.{info.name}")
             module.register(app)
 
 

@@ -329,7 +329,8 @@ def report(
     json: JsonOption = False,
 ) -> None:
     """Write one self-contained HTML page for a studio lead; exit 4 if the chain is broken."""
-    from provenance.audit.report import DEFAULT_ROW_LIMIT, summary, write_report
+    from provenance.audit.page import write_report
+    from provenance.audit.report import DEFAULT_ROW_LIMIT, summary
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from provenance.errors import LedgerError
 from provenance.ledger import models
 from provenance.ledger.canonical import ENTRY_TABLES
 from provenance.ledger.records import EntryKind
@@ -134,3 +135,11 @@ def row_hash_at(conn: Connection, seq: int) -> str | None:
         sa.select(t.c.row_hash).where(t.c.seq == seq) for t in (models.assets, models.refusals)
     ]
     return conn.execute(sa.union_all(*parts)).scalars().first()
+
+
+def read_head(conn: Connection) -> tuple[int, str]:
+    """The head row's (seq, head_hash) on an open connection."""
+    row = conn.execute(sa.select(models.ledger_head.c.seq, models.ledger_head.c.head_hash)).first()
+    if row is None:
+        raise LedgerError("the ledger_head row is missing; the ledger cannot be appended to")
+    return int(row.seq), str(row.head_hash)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,11 +23,7 @@ from sqlalchemy.engine import Connection
 from provenance.errors import LedgerError
 from provenance.ledger import _read, models
 from provenance.ledger.canonical import ENTRY_TABLES, GENESIS_HASH
-from provenance.ledger.repository import read_head
 from provenance.ledger.rows import EntryRows
-
-if TYPE_CHECKING:
-    from provenance.ledger.repository import Ledger
 
 GAP, DUPLICATE, LINK, MISMATCH, HEAD, ORPHAN = (
     "gap in seq",
@@ -138,22 +134,22 @@ def _bad(rows: EntryRows, reason: str, detail: str) -> BadEntry:
     return BadEntry(seq=seq, kind=rows.kind, id=rows.id, reason=reason, detail=detail)
 
 
-def verify_chain(ledger: Ledger, *, progress: Callable[[int], None] | None = None) -> ChainReport:
-    """Walk the whole chain; `progress(n)` is called with the number of entries just checked."""
-    with ledger.read_snapshot("verifying the ledger chain") as conn:
-        head_seq, head_hash = read_head(conn)
-        walk = _Walk()
-        bad = None
-        for rows in _read.iter_all(conn):
-            bad = walk.check(rows)
-            if bad is not None:
-                break
-            if progress is not None and walk.count % _read.PAGE_SIZE == 0:
-                progress(_read.PAGE_SIZE)
-        if progress is not None:
-            progress(walk.count % _read.PAGE_SIZE)
-        if bad is None:
-            bad = walk.finish(head_seq, head_hash) or _find_orphans(conn, walk.children_seen)
+def verify_chain(conn: Connection, *, progress: Callable[[int], None] | None = None) -> ChainReport:
+    """Walk the whole chain on one read snapshot (`Ledger.verify_chain` opens it);
+    `progress(n)` is called with the number of entries just checked."""
+    head_seq, head_hash = _read.read_head(conn)
+    walk = _Walk()
+    bad = None
+    for rows in _read.iter_all(conn):
+        bad = walk.check(rows)
+        if bad is not None:
+            break
+        if progress is not None and walk.count % _read.PAGE_SIZE == 0:
+            progress(_read.PAGE_SIZE)
+    if progress is not None:
+        progress(walk.count % _read.PAGE_SIZE)
+    if bad is None:
+        bad = walk.finish(head_seq, head_hash) or _find_orphans(conn, walk.children_seen)
     return ChainReport(bad is None, walk.count, head_seq, head_hash, bad)
 
 
@@ -187,17 +183,16 @@ def _orphan_id(conn: Connection, table_name: str) -> str | None:
     return conn.execute(stmt).scalar_one_or_none()
 
 
-def verify_entry(ledger: Ledger, asset_id: str) -> bool:
+def verify_entry(conn: Connection, asset_id: str) -> bool:
     """One asset: its row hash recomputes, and its prev_hash is its predecessor's row hash."""
     table = models.assets
-    with ledger.read_snapshot("verifying a ledger entry") as conn:
-        found = _read.load(conn, "asset", table.c.asset_id == asset_id)
-        if not found:
-            raise LedgerError(f"no asset {asset_id!r} in the ledger")
-        rows = found[0]
-        seq = rows.seq
-        if not isinstance(seq, int) or seq < 1:
-            return False
-        predecessor = GENESIS_HASH if seq == 1 else _read.row_hash_at(conn, seq - 1)
+    found = _read.load(conn, "asset", table.c.asset_id == asset_id)
+    if not found:
+        raise LedgerError(f"no asset {asset_id!r} in the ledger")
+    rows = found[0]
+    seq = rows.seq
+    if not isinstance(seq, int) or seq < 1:
+        return False
+    predecessor = GENESIS_HASH if seq == 1 else _read.row_hash_at(conn, seq - 1)
     prev = rows.row.get("prev_hash")
     return prev == predecessor and rows.row.get("row_hash") == rows.compute_hash(str(prev))

@@ -22,7 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from provenance.errors import DuplicateRecordError, LedgerError
-from provenance.ledger import _read, links, models
+from provenance.ledger import _read, chain, links, models
+from provenance.ledger._read import read_head
+from provenance.ledger.chain import ChainReport
 from provenance.ledger.db import begin_immediate, create_engine, redact
 from provenance.ledger.records import (
     AssetRecord,
@@ -38,7 +40,6 @@ from provenance.ledger.signing_keys import signing_key_row
 
 if TYPE_CHECKING:
     from provenance.config import Settings
-    from provenance.ledger.chain import ChainReport
 
 
 def canonical_path(path: str | Path) -> str:
@@ -326,15 +327,13 @@ class Ledger:
 
     def verify_chain(self, *, progress: Callable[[int], None] | None = None) -> ChainReport:
         """Recompute every row hash and link; the report names the first bad entry."""
-        from provenance.ledger.chain import verify_chain
-
-        return verify_chain(self, progress=progress)
+        with self.read_snapshot("verifying the ledger chain") as conn:
+            return chain.verify_chain(conn, progress=progress)
 
     def verify_entry(self, asset_id: str) -> bool:
         """Whether one asset's row hash recomputes and links to its predecessor's hash."""
-        from provenance.ledger.chain import verify_entry
-
-        return verify_entry(self, asset_id)
+        with self.read_snapshot("verifying a ledger entry") as conn:
+            return chain.verify_entry(conn, asset_id)
 
     # -- signing keys ----------------------------------------------------------------------
 
@@ -364,14 +363,6 @@ class Ledger:
             except IntegrityError:
                 return False  # recorded concurrently by another writer
         return True
-
-
-def read_head(conn: Connection) -> tuple[int, str]:
-    """The head row's (seq, head_hash) on an open connection."""
-    row = conn.execute(sa.select(models.ledger_head.c.seq, models.ledger_head.c.head_hash)).first()
-    if row is None:
-        raise LedgerError("the ledger_head row is missing; the ledger cannot be appended to")
-    return int(row.seq), str(row.head_hash)
 
 
 def _append_locked(conn: Connection, batch: list[LedgerRecord]) -> list[LedgerEntry]:
