@@ -5,6 +5,11 @@ fast (no torch, no diffusers at import time):
 
     >>> from provenance import Studio          # doctest: +SKIP
     >>> studio = Studio.from_config()           # doctest: +SKIP
+
+The kernel is this package's top-level modules (`errors`, `types`, `config`, `plugins`,
+`protocols`, `verdict`, `ids`, `imageio`); every room below may use it.
+
+May import: kernel.
 """
 
 from __future__ import annotations

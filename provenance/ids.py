@@ -13,6 +13,10 @@ import secrets
 from provenance.errors import BadInputError
 from provenance.imageio import EXTENSION_BY_MIME
 
+#: Suffix of a file being written (`.name.partial`), renamed into place once complete; the
+#: pipeline writes it and `audit reconcile` reports leftovers.
+PARTIAL_SUFFIX = ".partial"
+
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 

@@ -9,6 +9,8 @@
 `reconcile` compares an output directory with what the ledger recorded; `report` (the
 numbers), `render`, `charts` and `thumbnails` make the self-contained HTML page, and `page`
 puts them together.
+
+May import: kernel, ledger, verify.
 """
 
 from __future__ import annotations

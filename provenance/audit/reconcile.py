@@ -37,9 +37,9 @@ from sqlalchemy.engine import Connection
 from provenance.audit.progress import ProgressFactory, no_progress
 from provenance.audit.show import file_sha256
 from provenance.errors import BadInputError
+from provenance.ids import PARTIAL_SUFFIX
 from provenance.imageio import looks_like_image
 from provenance.ledger import Ledger, canonical_path, models
-from provenance.pipeline.store import PARTIAL_SUFFIX
 
 MISSING, MODIFIED, UNKNOWN, PARTIAL = "missing", "modified", "unknown", "partial"
 STATUSES: tuple[str, ...] = (MISSING, MODIFIED, UNKNOWN, PARTIAL)

@@ -4,5 +4,5 @@
 `signers` holds the signer plugins, `keys` and `certificates` the studio's key material,
 `trust` what C2PA trust means for Provenant, `parent` the credentials an input already carries.
 
-May import: the kernel and `provenance.ledger` (record types only).
+May import: kernel, `provenance.ledger.records` (record types only).
 """

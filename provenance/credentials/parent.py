@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import c2pa
 
     from provenance.config import Settings
-    from provenance.ledger import IngredientRecord
+    from provenance.ledger.records import IngredientRecord
 
 VALID_STATE = "Valid"
 INVALID_STATE = "Invalid"
@@ -197,7 +197,7 @@ class ParentIngredient:
 
     def ledger_record(self) -> IngredientRecord:
         """The ledger's ingredient row: digest, relationship, and the parent's manifest."""
-        from provenance.ledger import IngredientRecord
+        from provenance.ledger.records import IngredientRecord
 
         return IngredientRecord.from_input_image(
             self.image,

@@ -2,5 +2,7 @@
 
 `run` drives it; `assets/` holds the sample photographs (sources in `assets/SOURCES.txt`).
 
-May import: any room; nothing imports the demo except the CLI.
+May import: kernel, credentials, ledger, verify, pipeline, audit, cli.  Nothing imports the
+demo except the CLI; generators and policies are reached through `provenance.plugins` and
+the commands they contribute.
 """

@@ -13,6 +13,10 @@ SQLAlchemy on SQLite).
 
 The names below are imported on first use, so that importing one submodule (`canonical`,
 `lookup`) does not load SQLAlchemy and the ORM models with it.
+
+`migrate` runs the Alembic revisions of the core and of every plugin that contributes some.
+
+May import: kernel, migrations.
 """
 
 from __future__ import annotations

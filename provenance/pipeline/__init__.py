@@ -4,7 +4,7 @@
 `batch` runs many requests; `external` signs and records images made elsewhere
 (`provenant sign`); `initialise` creates a studio's data dir.
 
-May import: the kernel (`provenance.errors`, `types`, `config`, `plugins`, `protocols`,
-`verdict`, `ids`, `imageio`), `provenance.credentials` and `provenance.ledger`.  Generators and
-policies are reached only through `provenance.plugins`, never imported by name.
+May import: kernel, credentials, ledger.
+
+Generators and policies are reached only through `provenance.plugins`, never imported by name.
 """

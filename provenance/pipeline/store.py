@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provenance.errors import BadInputError, StoreError
+from provenance.ids import PARTIAL_SUFFIX
 from provenance.ledger import AssetRecord, Ledger, LedgerEntry, canonical_path
-
-PARTIAL_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
