@@ -1,5 +1,8 @@
 """`provenant works add|import|list|remove|reindex`: the studio's known-works registry.
 
+The plugin contributes this group through the `provenant.commands` entry point (`works`),
+the way any third-party plugin adds a command; the CLI never imports it by name.
+
 Works are stored in the ledger database; the search index beside it (`<home>/index`) is
 rebuilt after every change (or later, with `--no-index` and `works reindex`), so the next
 screen does not pay for it.
@@ -242,8 +245,3 @@ def reindex_(ctx: typer.Context, json: JsonOption = False) -> None:
     )
     if stamp.unembedded_images:
         _output.warn(f"{stamp.unembedded_images} image(s) have no CLIP embedding")
-
-
-def register(app: typer.Typer) -> None:
-    """Add the `works` group."""
-    app.add_typer(works_app, name="works")

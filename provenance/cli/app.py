@@ -16,6 +16,9 @@ from provenance.cli import _output
 from provenance.cli._state import CliState
 from provenance.errors import EXIT_ERROR, ProvenantError
 
+#: Entry-point group: command name -> a `typer.Typer` sub-app contributed by a plugin.
+COMMANDS_GROUP = "provenant.commands"
+
 
 class ProvenantGroup(TyperGroup):
     """Root group: catches `ProvenantError` once for every command (sigstore's habit).
@@ -96,7 +99,35 @@ def _register_commands() -> None:
             module.register(app)
 
 
+def _register_plugin_commands() -> None:
+    """Add each `provenant.commands` entry point (name -> a `typer.Typer`) as a sub-command.
+
+    Built-in plugins register here exactly like third parties.  A plugin whose command fails
+    to load is named in one warning and left out, so it cannot take `verify` down with it.
+    """
+    from importlib.metadata import entry_points
+
+    taken = {g.name for g in app.registered_groups} | {
+        c.name for c in app.registered_commands if c.name
+    }
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            sub = ep.load()
+        except (ImportError, AttributeError) as exc:
+            _output.warn(f"command plugin {ep.name!r} ({ep.value}) failed to import: {exc}")
+            continue
+        if not isinstance(sub, typer.Typer):
+            _output.warn(f"command plugin {ep.name!r} ({ep.value}) is not a typer.Typer")
+            continue
+        if ep.name in taken:
+            _output.warn(f"command plugin {ep.name!r} ({ep.value}) clashes with a built-in")
+            continue
+        app.add_typer(sub, name=ep.name)
+        taken.add(ep.name)
+
+
 _register_commands()
+_register_plugin_commands()
 
 
 def main() -> None:

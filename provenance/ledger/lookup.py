@@ -137,15 +137,15 @@ class AssetLookup:
         if problem is not None:
             raise LedgerError(problem)
 
-    def _current_revision(self) -> str | None:
+    def _current_revision(self) -> tuple[str, ...]:
         if self._dialect == "sqlite":
             exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
         else:
             exists = "SELECT 1 WHERE to_regclass('alembic_version') IS NOT NULL"
         if not self._execute(exists):
-            return None
+            return ()
         rows = self._execute("SELECT version_num FROM alembic_version")
-        return str(rows[0][0]) if rows else None
+        return tuple(sorted(str(r[0]) for r in rows))
 
     def assets(self, *, sha256s: Iterable[str] = (), asset_ids: Iterable[str] = ()) -> list[Row]:
         """Asset rows whose file SHA-256 or asset id is one of these (indexed lookups)."""

@@ -4,15 +4,32 @@
 ledger calls `require_current` first, so an unmigrated database is a clear error rather than
 a failing INSERT.  Reading the revision never creates a database: a SQLite file that does
 not exist is at no revision, and `require_current` says that no ledger exists there.
+
+Plugins add tables through the `provenant.migrations` entry-point group: each entry names a
+package whose directory holds Alembic revisions, passed to Alembic as one more of its
+`version_locations`.  A plugin's revisions form their own branch (`branch_labels`, with
+`depends_on` a core revision), so the schema has one head per branch: `upgrade` goes to
+`heads`, and a database is current when its revisions are exactly those heads.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import LedgerError, LedgerMissingError, translate_errors
+from provenance.errors import (
+    LedgerError,
+    LedgerMissingError,
+    translate_errors,
+)
+from provenance.ledger import revision
 from provenance.ledger.db import create_engine, missing_database_message, redact, sqlite_file
+
+# The revision locations (core first, then each plugin's) and the expected heads are read in
+# `provenance.ledger.revision`, which needs neither Alembic nor SQLAlchemy.
+MIGRATIONS_GROUP = revision.MIGRATIONS_GROUP
+version_locations = revision.version_locations
 
 
 def _config(url: str) -> Any:
@@ -22,36 +39,46 @@ def _config(url: str) -> Any:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision` (default: newest)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at `url` to `revision` (default: the newest of every branch)."""
     from alembic import command
 
     with translate_errors(f"migrating {redact(url)}", override=LedgerError):
         command.upgrade(_config(url), revision)
 
 
-def head_revision() -> str:
-    """The newest revision this version of Provenant knows (as Alembic's script directory
-    says; `provenance.ledger.revision` reads the same answer without importing Alembic)."""
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision of every branch (core and plugins) this installation knows."""
     from alembic.script import ScriptDirectory
 
-    heads = ScriptDirectory.from_config(_config("sqlite://")).get_heads()
-    if len(heads) != 1:
-        raise LedgerError(f"migrations have {len(heads)} heads; expected one")
-    return heads[0]
+    with translate_errors("reading the migration scripts", override=LedgerError):
+        return tuple(sorted(ScriptDirectory.from_config(_config("sqlite://")).get_heads()))
+
+
+def head_revision() -> str:
+    """The heads as one display string (`a, b`), comparable with `current_revision`."""
+    return ", ".join(head_revisions())
 
 
 def current_revision(url: str) -> str | None:
-    """The revision the database is at (None for an empty or absent database)."""
+    """The database's revisions as one display string (None for an empty or absent one)."""
+    revisions = current_revisions(url)
+    return ", ".join(revisions) if revisions else None
+
+
+def current_revisions(url: str) -> tuple[str, ...]:
+    """The revisions recorded in the database, one per applied branch head, sorted."""
     import sqlalchemy as sa
 
     path = sqlite_file(url)
     if path is not None and not path.is_file():
-        return None
+        return ()
     engine = create_engine(url, read_only=True)
     try:
         with (
@@ -59,8 +86,9 @@ def current_revision(url: str) -> str | None:
             engine.connect() as conn,
         ):
             if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                return ()
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+            return tuple(sorted(str(r) for r in rows))
     finally:
         engine.dispose()
 
@@ -72,6 +100,6 @@ def require_current(url: str) -> None:
         raise LedgerMissingError(missing_database_message(path.absolute()))
     from provenance.ledger.revision import schema_problem
 
-    problem = schema_problem(current_revision(url), redact(url))
+    problem = schema_problem(current_revisions(url), redact(url))
     if problem is not None:
         raise LedgerError(problem)

@@ -11,18 +11,42 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+from importlib import import_module
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from provenance.errors import LedgerError
+from provenance.errors import LedgerError, PluginValidationError
+
+#: Entry-point group: name -> a package (dotted path) whose directory holds Alembic revisions.
+MIGRATIONS_GROUP = "provenant.migrations"
 
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def _versions_dir() -> Path:
-    spec = importlib.util.find_spec("migrations")
+    spec = importlib.util.find_spec("provenance.migrations")
     if spec is None or not spec.submodule_search_locations:
         raise LedgerError("the migrations package is not installed; cannot check the schema")
     return Path(next(iter(spec.submodule_search_locations))) / "versions"
+
+
+def version_locations() -> list[Path]:
+    """The core's revisions first, then each plugin's, in entry-point name order."""
+    found = [_versions_dir()]
+    for ep in sorted(entry_points(group=MIGRATIONS_GROUP), key=lambda e: e.name):
+        try:
+            package = import_module(ep.value)
+        except ImportError as exc:
+            raise PluginValidationError(
+                f"migrations plugin {ep.name!r} ({ep.value}) failed to import: {exc}"
+            ) from exc
+        where = getattr(package, "__file__", None)
+        if not where:
+            raise PluginValidationError(
+                f"migrations plugin {ep.name!r} ({ep.value}) is not a package with a directory"
+            )
+        found.append(Path(where).parent)
+    return found
 
 
 def _revisions(folder: Path) -> dict[str, tuple[str, ...]]:
@@ -47,23 +71,26 @@ def _literal(text: str) -> str | tuple[str, ...] | None:
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest revision of the migrations shipped with this version (exactly one head)."""
-    graph = _revisions(_versions_dir())
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision of every branch (core and plugins) this installation ships."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for folder in version_locations():
+        graph.update(_revisions(folder))
     referenced = {down for downs in graph.values() for down in downs}
-    heads = sorted(set(graph) - referenced)
-    if len(heads) != 1:
-        raise LedgerError(f"migrations have {len(heads)} heads; expected one")
-    return heads[0]
+    return tuple(sorted(set(graph) - referenced))
 
 
-def schema_problem(current: str | None, display_url: str) -> str | None:
-    """Why a ledger at revision `current` cannot be used (None when it is at the head)."""
-    head = head_revision()
-    if current == head:
+def head_revision() -> str:
+    """The heads as one display string (`a, b`), comparable with `current_revision`."""
+    return ", ".join(head_revisions())
+
+
+def schema_problem(current: tuple[str, ...], display_url: str) -> str | None:
+    """Why a ledger at revisions `current` cannot be used (None when it is at every head)."""
+    if tuple(sorted(current)) == head_revisions():
         return None
-    state = "not initialised" if current is None else f"at revision {current}"
+    state = "not initialised" if not current else f"at revision {', '.join(sorted(current))}"
     return (
-        f"ledger database {display_url} is {state}, expected {head}; "
+        f"ledger database {display_url} is {state}, expected {head_revision()}; "
         "run `provenant db upgrade` (or `provenant init`)"
     )

@@ -2,6 +2,11 @@
 
 Revision ID: 0002_known_works
 Revises: 0001_ledger
+
+Shipped by the known-works plugin and found through its `provenant.migrations` entry point.
+It stays on the core chain (0001 -> 0002 -> 0003), because every existing database and
+revision 0003 descend from it; tables that a plugin adds from now on start their own branch
+(`branch_labels`, `depends_on` a core revision), as a third-party plugin's do.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The known-works tables' Alembic branch, registered under `provenant.migrations`."""
