@@ -99,6 +99,33 @@ class LocalModelGenerator:
             return WeightsStatus(present=False, detail=exc.diagnostics())
         return WeightsStatus(present=True, detail=detail)
 
+    #: The tiny random-weight models (`generators.tiny`) this family writes as samples.
+    sample_models: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def make_sample_models(cls, directory: Path) -> dict[str, Path]:
+        """Write this family's tiny random-weight models under `directory` (the contract's
+        optional hook); the first is the one to pass as `model` for a quick run."""
+        from provenance.generators.tiny import make_tiny
+
+        return make_tiny(directory, cls.sample_models) if cls.sample_models else {}
+
+    @classmethod
+    def recognises(cls, model: str) -> bool:
+        """Whether `model` (a preset name or a path) is one this generator runs (optional hook).
+
+        A model that cannot be located at all raises its one-line error."""
+        from provenance.generators.catalog import runs_model
+
+        return runs_model(cls.name, model)
+
+    @classmethod
+    def configured_model(cls, settings: Settings) -> str | None:
+        """The model `[generators.<name>]` names, relative paths resolved against the config."""
+        from provenance.generators.catalog import config_relative
+
+        return config_relative(settings.generators.options_for(cls.name).get("model"), settings)
+
     @classmethod
     def _inspect(cls, location: ModelLocation) -> str:
         """Check the files of `location` (raise `WeightsError`); return a short description."""

@@ -56,7 +56,7 @@ def list_generators(settings: Settings) -> list[GeneratorListing]:
     rows = []
     for info in plugins.installed("generator"):
         model = settings.generators.options_for(info.name).get("model")
-        model = _config_relative(model, settings)
+        model = config_relative(model, settings)
         try:
             status = plugins.get_generator(info.name).check_weights(model)
         except ProvenantError as exc:
@@ -74,7 +74,7 @@ def list_generators(settings: Settings) -> list[GeneratorListing]:
     return rows
 
 
-def _config_relative(model: Any, settings: Settings) -> str | None:
+def config_relative(model: Any, settings: Settings) -> str | None:
     """Relative model paths in provenant.toml are relative to that file."""
     if model is None:
         return None
@@ -83,6 +83,20 @@ def _config_relative(model: Any, settings: Settings) -> str | None:
     if config is None or text in PRESETS or "://" in text or Path(text).expanduser().is_absolute():
         return text
     return str(config.parent / text)
+
+
+def runs_model(name: str, model: str) -> bool:
+    """Whether the built-in generator `name` runs `model` (a preset, or files by layout).
+
+    Raises the locating error (hub id, URL, missing path) for a model that is not there.
+    """
+    preset = PRESETS.get(model)
+    if preset is not None:
+        return preset.generator == name
+    path = locate_model(model, "?").path
+    if name != "torchscript" and _is_torchscript(path):
+        return False  # a scripted `.pt` is TorchScript's, not a style network's
+    return any(matches(path) for family, matches in _DETECTORS if family == name)
 
 
 def detect_generator(model: str) -> str:
@@ -122,7 +136,10 @@ _DETECTORS = (
     ("torchscript", _is_torchscript),
     ("style_transfer", lambda p: p.is_dir() and any(p.glob("*.onnx"))),
     ("style_transfer", lambda p: _config_architecture(p) in ("adain", "vgg19")),
-    ("style_transfer", lambda p: p.suffix in (".pth", ".pt", ".safetensors")),
+    (
+        "style_transfer",
+        lambda p: p.suffix in (".pth", ".pt", ".safetensors") and not _is_torchscript(p),
+    ),
 )
 
 

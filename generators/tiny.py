@@ -49,8 +49,29 @@ class TinyModels:
         return {k: str(v) for k, v in self.__dict__.items()}
 
 
+#: Where each tiny model lives under the root, and the path a generator is given.
+TINY_PATHS = {
+    "diffusion": "diffusion",
+    "gan": "gan",
+    "adain": "adain",
+    "gatys": "gatys/vgg19.safetensors",
+    "torchscript": "torchscript/generator.pt",
+}
+
+
 def make_tiny_models(root: Path) -> TinyModels:
     """Write all tiny models under `root`; replaces earlier tiny models, nothing else."""
+    root = Path(root).absolute()
+    paths = make_tiny(root, tuple(TINY_PATHS))
+    return TinyModels(root=root, **paths)
+
+
+def make_tiny(root: Path, folders: tuple[str, ...]) -> dict[str, Path]:
+    """Write the tiny models named in `folders` (keys of `TINY_PATHS`) under `root`.
+
+    Each keeps its own fixed seed whichever others are written with it, so a model's bytes
+    do not depend on which were asked for.
+    """
     root = Path(root).absolute()
     builders: dict[str, tuple[Callable[[Path], None], str]] = {
         "diffusion": (_write_diffusion, "StableDiffusionPipeline (tiny)"),
@@ -59,12 +80,15 @@ def make_tiny_models(root: Path) -> TinyModels:
         "gatys": (_write_gatys, "VGG-19 features, widths [4, 8, 8, 16, 16]"),
         "torchscript": (_write_torchscript, "TorchScript z(16) -> 32x32 RGB generator"),
     }
+    seeds = {folder: seed for seed, folder in enumerate(builders)}
+    builders = {folder: builders[folder] for folder in folders}
     for folder in builders:
         _refuse_foreign(root / folder)
     staging = root / f".tiny-{uuid.uuid4().hex}"
     try:
         staging.mkdir(parents=True)
-        for seed, (folder, (build, architecture)) in enumerate(builders.items()):
+        for folder, (build, architecture) in builders.items():
+            seed = seeds[folder]
             target = staging / folder
             target.mkdir()
             _seeded(seed, build, target)
@@ -76,14 +100,7 @@ def make_tiny_models(root: Path) -> TinyModels:
         raise BadInputError(f"{root}: cannot write tiny models ({exc.strerror or exc})") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return TinyModels(
-        root=root,
-        diffusion=root / "diffusion",
-        gan=root / "gan",
-        adain=root / "adain",
-        gatys=root / "gatys" / "vgg19.safetensors",
-        torchscript=root / "torchscript" / "generator.pt",
-    )
+    return {folder: root / TINY_PATHS[folder] for folder in builders}
 
 
 def _refuse_foreign(folder: Path) -> None:
@@ -126,8 +143,8 @@ def _write_json(path: Path, data: dict[str, object]) -> None:
 
 
 def _write_gan(target: Path) -> None:
+    from provenance.generators._dcgan_config import CONFIG_NAME, DCGANConfig
     from provenance.generators._dcgan_net import DCGANNetwork
-    from provenance.generators.gan import CONFIG_NAME, DCGANConfig
 
     config = DCGANConfig(latent_dim=TINY_LATENT, base_channels=8, resolution=32, channels=3)
     network = DCGANNetwork(config.latent_dim, config.base_channels, config.resolution, 3)

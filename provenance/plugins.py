@@ -20,7 +20,7 @@ from provenance.errors import (
     UnknownPolicyError,
     UnknownSignerError,
 )
-from provenance.protocols import REQUIRED_MEMBERS
+from provenance.protocols import OPTIONAL_MEMBERS, REQUIRED_MEMBERS
 
 GROUPS: dict[str, str] = {
     "generator": "provenant.generators",
@@ -102,6 +102,9 @@ def validate_plugin(kind: str, name: str, obj: Any) -> None:
         )
     for member in REQUIRED_MEMBERS[kind]:
         if member not in ("name", "version") and not callable(getattr(obj, member)):
+            raise PluginValidationError(f"{kind} plugin {name!r}: {member} is not callable")
+    for member in OPTIONAL_MEMBERS[kind]:
+        if hasattr(obj, member) and not callable(getattr(obj, member)):
             raise PluginValidationError(f"{kind} plugin {name!r}: {member} is not callable")
 
 

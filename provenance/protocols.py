@@ -5,7 +5,13 @@ at load time that a class provides these members, so a mismatch fails when the p
 loaded, not at first use.
 
 A policy may also provide `layers() -> Sequence[LayerStatus]` (see `LayerStatus`): the
-layers that depend on a model, and whether each can run here.
+layers that depend on a model, and whether each can run here.  A generator may also provide
+the hooks of `GeneratorExtras` (sample models, model detection, the configured model), which
+`provenance.catalog` uses so that the core never imports a generator's modules.
+
+Besides classes, a plugin distribution may contribute CLI commands (`provenant.commands`:
+name -> a `typer.Typer`) and Alembic revisions (`provenant.migrations`: name -> a package
+holding them); see `provenance.cli.app` and `provenance.ledger.migrate`.
 
 Construction, by kind:
   * generator: ``cls(model: str | Path | None, options: Mapping[str, Any], settings: Settings)``
@@ -47,6 +53,33 @@ class Generator(Protocol):
     @classmethod
     def check_weights(cls, model: str | Path | None) -> WeightsStatus:
         """Whether weights for `model` are present, without loading them."""
+
+
+@runtime_checkable
+class GeneratorExtras(Protocol):
+    """Optional generator hooks; a plugin without them still generates, it only does less
+    in `models make-tiny`, `models info` (detection) and `generators list`."""
+
+    @classmethod
+    def make_sample_models(cls, directory: Path) -> dict[str, Path]:
+        """Write tiny random-weight models under `directory` (label -> path to pass as
+        `model`; the first is the default sample).  For tests, demos and laptops."""
+
+    @classmethod
+    def recognises(cls, model: str) -> bool:
+        """Whether `model` (a preset name or a path) is one this generator runs."""
+
+    @classmethod
+    def configured_model(cls, settings: Settings) -> str | None:
+        """The model the settings configure for this generator (None: none)."""
+
+
+#: Optional members: checked to be callable when present.
+OPTIONAL_MEMBERS: dict[str, tuple[str, ...]] = {
+    "generator": ("make_sample_models", "recognises", "configured_model"),
+    "policy": ("layers",),
+    "signer": (),
+}
 
 
 @dataclass(frozen=True)

