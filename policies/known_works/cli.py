@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from provenance.policies.known_works.index import KnownWorksIndex
     from provenance.policies.known_works.registry import KnownWorksRegistry
 
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
 NoIndexOption = Annotated[
     bool, typer.Option("--no-index", help="Leave the search index for `works reindex`.")
 ]

@@ -8,13 +8,19 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+#: The `--json` flag of every command: machine output on stdout, one JSON object per line.
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Machine output: one JSON object per line on stdout.")
+]
 
 stdout = Console(soft_wrap=True, highlight=False)
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)

@@ -18,6 +18,7 @@ import typer
 
 from provenance.cli import _output
 from provenance.cli._audit_group import attach, audit_app
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_VERIFICATION_FAILED, BadInputError, ChainBrokenError, ConfigError
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.ledger import Ledger
     from provenance.protocols import SignerPlugin
-
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
 def _open_ledger(settings: Settings, *, read_only: bool) -> Ledger:

@@ -21,6 +21,7 @@ import typer
 from provenance.cli import _output
 from provenance.cli._audit_group import attach, audit_app
 from provenance.cli._audit_text import list_line, plain, say, show_entry, show_problems
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import (
     EXIT_VERIFICATION_FAILED,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from provenance.ledger import Ledger
     from provenance.ledger.records import EntryKind
 
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
 SinceOption = Annotated[
     str | None,
     typer.Option(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
-
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 db_app = typer.Typer(name="db", no_args_is_help=True, help="Manage the ledger database schema.")
 

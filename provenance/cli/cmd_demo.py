@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 
 if TYPE_CHECKING:
     from provenance.pipeline.batch import RequestOutcome
@@ -25,7 +26,7 @@ def demo(
         Path | None,
         typer.Option("--dir", help="Where to run (default: a new temporary directory)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON summary on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline on sample data: generate, refuse, sign, record, verify, report."""
     from provenance.cli.cmd_generate import print_outcome

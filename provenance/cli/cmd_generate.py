@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, BadInputError
 
@@ -61,7 +62,7 @@ def generate(
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL file, one request (with an id) a line.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Screen, generate, screen, sign and record images (exit 3 when a policy refuses)."""
     from provenance.pipeline.requests import read_batch, request_from_fields

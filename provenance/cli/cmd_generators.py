@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 
 generators_app = typer.Typer(help="Inspect installed generator plugins.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
 
 
 def register(app: typer.Typer) -> None:

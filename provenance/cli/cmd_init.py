@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.credentials.trust import DEFAULT_ORGANISATION
 
@@ -30,7 +31,7 @@ def init(
     organisation: Annotated[
         str, typer.Option("--organisation", help="Organisation named in the certificates.")
     ] = DEFAULT_ORGANISATION,
-    json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    json: JsonOption = False,
 ) -> None:
     """Create the data dir: config, development CA + signing certificate, ledger database."""
     from provenance.credentials.keys import DEV_CA_NOTICE

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.credentials.trust import DEFAULT_ORGANISATION
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 keys_app = typer.Typer(
     help="Create and inspect signing keys and trust anchors.", no_args_is_help=True
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
 def register(app: typer.Typer) -> None:

@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 
 models_app = typer.Typer(help="Make tiny test models; show model cards.", no_args_is_help=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
 
 
 def register(app: typer.Typer) -> None:

@@ -11,11 +11,12 @@ when an *enabled* policy cannot be built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_ERROR, ProvenantError
 
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
 @policies_app.command("list")
 def list_policies(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Name, version, distribution, enabled? and status of every installed policy."""
     from provenance.plugins import installed
