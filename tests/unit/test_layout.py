@@ -271,3 +271,31 @@ def test_the_wheel_claims_only_the_provenance_import_name(tmp_path: Path) -> Non
     assert top == {"provenance"}
     shipped = {str(Path(n).parent).replace("/", ".") for n in names if n.endswith("__init__.py")}
     assert shipped == {m.name for m in MODULES.values() if m.is_package}
+
+
+def test_the_architecture_page_names_only_modules_that_exist() -> None:
+    text = (REPO / "docs" / "architecture.md").read_text("utf-8")
+    named = set(re.findall(r"\bprovenance(?:\.\w+)+", text))
+    assert len(named) > 20
+    missing = []
+    for name in sorted(named):
+        module = _known(name)
+        # a module, or a name defined in the nearest module (a class, function, constant)
+        if module is None or (module != name and name.split(".")[-1] not in _defined(module)):
+            missing.append(name)
+    assert not missing, f"docs/architecture.md names what does not exist: {missing}"
+    for path in re.findall(r"`((?:tests|docs)/[\w/]+\.\w+)`", text):
+        assert (REPO / path).exists(), path
+
+
+def _defined(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].path.read_text("utf-8"))
+    names = {m.name.rpartition(".")[2] for m in MODULES.values() if m.name.startswith(module + ".")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
