@@ -23,6 +23,21 @@ Each column has a fixed kind, and values are encoded by kind:
     time      "YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC (always six fractional digits)
     json      the document itself, keys sorted recursively, numbers as JSON writes them
 
+How this relates to RFC 8785 (JCS): `dumps` is not JCS and does not claim to be.  It is
+byte-identical to JCS (checked against the `rfc8785` package in
+`tests/unit/ledger/test_canonical_jcs.py`) for documents of strings, booleans, null, integers
+within +-(2**53 - 1), lists and objects whose keys are all in the Basic Multilingual Plane
+below U+E000 -- which covers every column the ledger hashes except numbers inside `json`
+columns.  It differs in three places, and stays as it is because every row hash already
+written depends on these bytes (a switch would be a new schema version, not a fix):
+
+  * floats: Python's `repr` ("1.0", "1e-07"), where JCS writes ECMAScript's shortest form
+    ("1", "1e-7"); float columns are hashed as strings for this reason, so only floats
+    inside `json` columns (generator params) are affected;
+  * integers beyond 2**53: written exactly, where JCS refuses them (they are not doubles);
+  * key order: by code point, where JCS orders by UTF-16 code unit; the two disagree only
+    when keys mix characters above U+FFFF with characters in U+E000..U+FFFF.
+
 Why these rules: both engines return exactly these values (see `coltypes`), so the hash
 recomputed from a row read back on SQLite or PostgreSQL equals the one computed at append.
 A value whose Python type does not fit its column's kind (only possible when a row was
