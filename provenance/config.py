@@ -18,6 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -291,6 +292,30 @@ class Settings(_Strict):
         return self.model_copy(update={"signing": signing, "trust": trust, "clip": clip})
 
 
+@cache
+def _env_source() -> tuple[Any, Any]:
+    """pydantic-settings' env source and the sections of `Settings` (imported on first use:
+    most runs set no nested variable, and the CLI's start-up stays short)."""
+    from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+    class EnvSections(BaseSettings):
+        """The sections that `PROVENANT_<SECTION>__<KEY>` variables may set."""
+
+        model_config = SettingsConfigDict(
+            env_prefix="PROVENANT_", env_nested_delimiter="__", case_sensitive=False
+        )
+
+        signing: dict[str, Any] | None = None
+        trust: dict[str, Any] | None = None
+        manifest: dict[str, Any] | None = None
+        ledger: dict[str, Any] | None = None
+        policies: dict[str, Any] | None = None
+        generators: dict[str, Any] | None = None
+        clip: dict[str, Any] | None = None
+
+    return EnvSettingsSource, EnvSections
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -302,17 +327,36 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """`PROVENANT_MANIFEST__THUMBNAIL=true` -> {"manifest": {"thumbnail": True}}."""
-    out: dict[str, Any] = {}
-    for key, raw in env.items():
-        if not key.startswith("PROVENANT_") or "__" not in key:
-            continue
-        parts = [p.lower() for p in key[len("PROVENANT_") :].split("__") if p]
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = _parse_env_value(raw)
+    """`PROVENANT_MANIFEST__THUMBNAIL=true` -> {"manifest": {"thumbnail": True}}.
+
+    The nesting is pydantic-settings' (`env_prefix`, `env_nested_delimiter="__"`,
+    case-insensitive) over the mapping given, not `os.environ`, so `Settings.load(env=...)`
+    stays pure; only names with `__` take part (`PROVENANT_HOME` and friends are read
+    above).  Leaves are then read as TOML literals.  A section that `Settings` does not have
+    is passed on as given, so validation names it instead of ignoring it.
+    """
+    nested = {k: v for k, v in env.items() if k.startswith("PROVENANT_") and "__" in k}
+    if not nested:
+        return {}
+    source_cls, sections_cls = _env_source()
+    source = source_cls(sections_cls)  # one per call: `env_vars` is per-call state
+    source.env_vars = {k.lower(): v for k, v in nested.items()}
+    out: dict[str, Any] = _parse_leaves(source())
+    sections = sections_cls.model_fields
+    for key, raw in nested.items():  # sections Settings does not know: let validation say so
+        section = key[len("PROVENANT_") :].split("__")[0].lower()
+        if section and section not in sections:
+            out.setdefault(section, {})
+            parts = [p.lower() for p in key[len("PROVENANT_") :].split("__")[1:] if p]
+            if parts:
+                out[section][parts[-1]] = _parse_env_value(raw)
     return out
+
+
+def _parse_leaves(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _parse_leaves(v) for k, v in value.items()}
+    return _parse_env_value(value) if isinstance(value, str) else value
 
 
 def _parse_env_value(raw: str) -> Any:
