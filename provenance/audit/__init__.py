@@ -10,7 +10,8 @@
 numbers), `render`, `charts` and `thumbnails` make the self-contained HTML page, and `page`
 puts them together.
 
-May import: kernel, ledger, verify.
+May import: kernel, ledger, verify, `provenance.serve.templating` (the Jinja2 templates
+that the HTML report shares with the dashboard).
 """
 
 from __future__ import annotations

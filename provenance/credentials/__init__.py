@@ -4,5 +4,8 @@
 `signers` holds the signer plugins, `keys` and `certificates` the studio's key material,
 `trust` what C2PA trust means for Provenant, `parent` the credentials an input already carries.
 
-May import: kernel, `provenance.ledger.records` (record types only).
+`lineage` walks a file's chain of steps through its manifest store and, read-only, through
+the ledger.
+
+May import: kernel, ledger.
 """

@@ -153,17 +153,15 @@ def generate(
     """Queue one request as written in a batch file.  The requester recorded in the ledger is
     the logged-in user, whatever the body says; input images and model paths are refused
     (a request may not name files on the server)."""
-    from provenance.generators.locate import PRESETS
-
     if spec.init is not None or spec.style is not None:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "init and style images cannot be named over the API"
         )
-    if spec.model is not None and spec.model not in PRESETS:
+    if spec.model is not None and _names_a_path(spec.model):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
-            f"model {spec.model!r}: only presets ({', '.join(sorted(PRESETS))}) or the "
-            "configured model can be used over the API",
+            f"model {spec.model!r}: only preset names or the configured model can be used "
+            "over the API, not paths",
         )
     spec = spec.model_copy(update={"requester": user.name})
     request = spec.to_request(ctx.output_dir, ctx.settings.generators.default)
@@ -203,3 +201,9 @@ def _display_name(upload: UploadFile) -> str:
     """The upload's own file name, reduced to its last part (never a path on the server)."""
     name = (upload.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
     return name[:200] or "upload"
+
+
+def _names_a_path(model: str) -> bool:
+    """A model value that points into the server's file system rather than naming a preset
+    (the generator plugins' presets are plain names, such as `gan-face-generate`)."""
+    return any(sep in model for sep in ("/", "\\")) or model.startswith((".", "~"))
