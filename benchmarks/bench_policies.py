@@ -22,6 +22,10 @@ Sections:
                other photographs, by the hash layer alone
   names        (optional, with --robustness) name matching on the policy evaluation sets:
                protected-work prompts found, other prompts wrongly matched
+  screen       (optional, `--sections screen`) `provenant screen` as users run it, this
+               version beside `--previous` (default main): one-prompt wall time and peak RSS,
+               per-prompt p50/p95 with every prompt_safety layer on, `--prompt-file`
+               throughput on 1,000 prompts (see benchmarks/bench_screen_cli.py)
 """
 
 from __future__ import annotations
@@ -400,6 +404,13 @@ def bench_name_accuracy() -> dict[str, Any]:
 # -- driver ----------------------------------------------------------------------------------
 
 
+def _bench_screen(previous: str) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_screen_cli import bench_screen
+
+    return bench_screen(previous or None)
+
+
 def _device() -> dict[str, Any]:
     return {
         "machine": platform.machine(),
@@ -434,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--robustness", action="store_true", help="also measure photo edits and name accuracy"
     )
+    parser.add_argument("--previous", default="main", help="git ref to compare `screen` with")
     parser.add_argument("--json", action="store_true", help="one JSON object per section")
     parser.add_argument("--record", action="store_true", help=f"write {RESULTS.name}")
     args = parser.parse_args(argv)
@@ -446,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "build": lambda: bench_build(args.registry, args.dim),
         "robustness": bench_robustness,
         "names": bench_name_accuracy,
+        "screen": lambda: _bench_screen(args.previous),
     }
     device = _device()  # load average before the run; the one after is added below
     results = []
@@ -456,11 +469,19 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         if args.json:
             print(json.dumps(result), flush=True)
+        elif name == "screen":
+            from bench_screen_cli import print_side_by_side
+
+            print_side_by_side(result)
         else:
             _print(result)
     if args.record:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         device["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+        if RESULTS.is_file():  # sections not run this time keep their last figures
+            kept = json.loads(RESULTS.read_text()).get("results", [])
+            ran = {r["section"] for r in results}
+            results = [r for r in kept if r.get("section") not in ran] + results
         RESULTS.write_text(json.dumps({"device": device, "results": results}, indent=2) + "\n")
     return 0
 

@@ -4,17 +4,26 @@
     python benchmarks/eval_policies.py --set heldout --json
     python benchmarks/eval_policies.py --record        # also writes benchmarks/results/...
     python benchmarks/eval_policies.py --show-errors   # list every miss and false positive
+    python benchmarks/eval_policies.py --set gendev    # dev split of the generated corpus
+    python benchmarks/eval_policies.py --set test --record   # frozen test split: aggregates only
 
 Sets (JSON lines: id, prompt, label, evasion, lang[, note]):
   * `policy_devset.jsonl` - used to write the lexicon and fit the semantic thresholds;
   * `policy_heldout.jsonl` - written separately and never tuned on: it shows how the
-    policy generalises to phrasings and evasions it was not shaped around.
+    policy generalises to phrasings and evasions it was not shaped around;
+  * `gendev` - the `dev` split of the generated training corpus
+    (`prompt_corpus/corpus.jsonl`): phrases, templates and fillers the head never saw;
+  * `test` - the frozen test split `policy_test/safety.jsonl`.  Its SHA-256 is checked
+    against `policy_test/SHA256SUMS` first, and only aggregate figures are printed (per
+    category, per evasion, per language, benign false-positive rate): never a prompt, never
+    an error list.  Every run is appended to `results/test_runs.log`, because the split
+    must not become a tuning set.
 
 Labels are a category of `prompt_safety`, `benign`, or `known_works` (protected works; those
 need the known-works policy and a registry of works, and are reported as skipped here).
 
 Metrics, per set and per mode (`lexical` = semantic layer off; `lexical+semantic` = the
-encoder the settings give, MiniLM by default):
+encoder the settings give, multilingual E5 with its learned head by default):
   * recall of a category: share of its prompts refused *with a reason of that category*;
   * refused: share of its prompts refused for any reason;
   * false-positive rate: share of benign prompts refused (overall and per category).
@@ -39,7 +48,11 @@ HERE = Path(__file__).resolve().parent
 SETS = {
     "dev": HERE / "data" / "policy_devset.jsonl",
     "heldout": HERE / "data" / "policy_heldout.jsonl",
+    "gendev": HERE / "data" / "prompt_corpus" / "corpus.jsonl",
+    "test": HERE / "data" / "policy_test" / "safety.jsonl",
 }
+TEST_SUMS = HERE / "data" / "policy_test" / "SHA256SUMS"
+TEST_LOG = HERE / "results" / "test_runs.log"
 RESULTS = HERE / "results" / "eval_policies.json"
 MODES = {"lexical": "off", "lexical+semantic": "auto"}
 
@@ -53,6 +66,12 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)
     by_evasion: Counter[str] = field(default_factory=Counter)
     by_evasion_hit: Counter[str] = field(default_factory=Counter)
+    by_lang: Counter[str] = field(default_factory=Counter)
+    by_lang_hit: Counter[str] = field(default_factory=Counter)
+    benign_by_lang: Counter[str] = field(default_factory=Counter)
+    benign_by_lang_refused: Counter[str] = field(default_factory=Counter)
+    benign_by_evasion: Counter[str] = field(default_factory=Counter)
+    benign_by_evasion_refused: Counter[str] = field(default_factory=Counter)
     false_positive: Counter[str] = field(default_factory=Counter)
     benign_refused: int = 0
     benign_total: int = 0
@@ -62,9 +81,27 @@ class Tally:
 
 
 def load_set(path: Path) -> list[dict[str, Any]]:
-    """Rows of one JSONL evaluation set."""
+    """Rows of one JSONL evaluation set (of the generated corpus: its dev split only)."""
     with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        rows = [json.loads(line) for line in fh if line.strip()]
+    if path == SETS["gendev"]:
+        rows = [r for r in rows if r.get("split") == "dev"]
+    return rows
+
+
+def check_frozen(path: Path = SETS["test"], sums: Path = TEST_SUMS) -> str:
+    """The test split's SHA-256, or SystemExit when it differs from the frozen one."""
+    import hashlib
+
+    want = {}
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            want[name.strip().lstrip("*")] = digest
+    have = hashlib.sha256(path.read_bytes()).hexdigest()
+    if want.get(path.name) != have:
+        raise SystemExit(f"{path}: SHA-256 {have} differs from {sums}; the split is not frozen")
+    return have
 
 
 def build_policy(semantic: str) -> Any:
@@ -94,9 +131,14 @@ def evaluate(policy: Any, rows: Iterable[dict[str, Any]], categories: set[str]) 
         verdict = policy.screen_prompt(GenerationRequest(prompt=row["prompt"], generator="eval"))
         tally.millis.append((time.perf_counter() - start) * 1000)
         refused = {r.category for r in verdict.reasons if r.action.refuses}
+        lang = row.get("lang", "en")
         if label == "benign":
             tally.benign_total += 1
             tally.benign_refused += bool(refused)
+            tally.benign_by_lang[lang] += 1
+            tally.benign_by_lang_refused[lang] += bool(refused)
+            tally.benign_by_evasion[row.get("evasion", "none")] += 1
+            tally.benign_by_evasion_refused[row.get("evasion", "none")] += bool(refused)
             tally.false_positive.update(refused)
             if refused:
                 tally.errors.append({**row, "kind": "false_positive", "got": sorted(refused)})
@@ -106,6 +148,8 @@ def evaluate(policy: Any, rows: Iterable[dict[str, Any]], categories: set[str]) 
         tally.right_category[label] += label in refused
         tally.by_evasion[row.get("evasion", "none")] += 1
         tally.by_evasion_hit[row.get("evasion", "none")] += label in refused
+        tally.by_lang[lang] += 1
+        tally.by_lang_hit[lang] += bool(refused)
         if label not in refused:
             tally.errors.append({**row, "kind": "miss", "got": sorted(refused)})
     return tally
@@ -132,6 +176,17 @@ def summarise(tally: Tally, categories: Iterable[str]) -> dict[str, Any]:
         "benign": tally.benign_total,
         "recall_by_evasion": {
             e: _rate(tally.by_evasion_hit[e], n) for e, n in sorted(tally.by_evasion.items())
+        },
+        "refused_by_lang": {
+            g: _rate(tally.by_lang_hit[g], n) for g, n in sorted(tally.by_lang.items())
+        },
+        "benign_fpr_by_lang": {
+            g: _rate(tally.benign_by_lang_refused[g], n)
+            for g, n in sorted(tally.benign_by_lang.items())
+        },
+        "benign_fpr_by_evasion": {
+            g: _rate(tally.benign_by_evasion_refused[g], n)
+            for g, n in sorted(tally.benign_by_evasion.items())
         },
         "skipped": dict(tally.skipped),
         "ms_per_prompt": {
@@ -168,6 +223,12 @@ def print_report(results: dict[str, Any], errors: dict[str, list[dict[str, Any]]
         )
         evasions = ", ".join(f"{e} {_pct(r).strip()}" for e, r in res["recall_by_evasion"].items())
         print(f"recall by evasion: {evasions}")
+        langs = ", ".join(f"{g} {_pct(r).strip()}" for g, r in res["refused_by_lang"].items())
+        print(f"unsafe refused by language: {langs}")
+        fprs = ", ".join(f"{g} {_pct(r).strip()}" for g, r in res["benign_fpr_by_lang"].items())
+        print(f"benign false positives by language: {fprs}")
+        hard = ", ".join(f"{g} {_pct(r).strip()}" for g, r in res["benign_fpr_by_evasion"].items())
+        print(f"benign false positives by kind: {hard}")
         if res["skipped"]:
             print(f"skipped (policy not evaluated here): {res['skipped']}")
         for err in errors.get(key, []):
@@ -180,7 +241,7 @@ def print_report(results: dict[str, Any], errors: dict[str, list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation; exit 0 (the numbers are the result, not a pass/fail)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=["dev", "heldout", "all"], default="all")
+    parser.add_argument("--set", choices=[*SETS, "all"], default="all")
     parser.add_argument("--mode", choices=[*MODES, "all"], default="all")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--record", action="store_true", help=f"write {RESULTS.name}")
@@ -189,7 +250,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from provenance.policies.prompt_safety import CATEGORIES
 
-    sets = list(SETS) if args.set == "all" else [args.set]
+    sets = ["dev", "heldout", "gendev"] if args.set == "all" else [args.set]
+    if "test" in sets:
+        if args.show_errors:
+            raise SystemExit("--show-errors is not available for the test split")
+        digest = check_frozen()
+        TEST_LOG.parent.mkdir(parents=True, exist_ok=True)
+        with TEST_LOG.open("a", encoding="utf-8") as log:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            log.write(f"{stamp} sha256={digest} mode={args.mode} record={args.record}\n")
     modes = list(MODES) if args.mode == "all" else [args.mode]
     results: dict[str, Any] = {"runs": {}}
     errors: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -201,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"][key] = {
                 **summarise(tally, CATEGORIES),
                 "encoder": policy.plan.kind or "none",
+                "decision": "learned head" if policy.head is not None else "concept similarity",
             }
             if args.show_errors:
                 errors[key] = tally.errors
@@ -212,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         print_report(results, errors)
     if args.record:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        stamped = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **results}
+        previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+        runs = {**previous.get("runs", {}), **results["runs"]}  # other sets' runs are kept
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamped = {**previous, **results, "runs": runs, "recorded_at": stamp}
         RESULTS.write_text(json.dumps(stamped, indent=2) + "\n", encoding="utf-8")
         print(f"recorded {RESULTS}", file=sys.stderr)
     return 0

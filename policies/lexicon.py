@@ -10,6 +10,12 @@ compiles it once into lookup tables and scans a `NormalizedText` in one linear p
   words ("chicken breasts") is dropped;
 * ages ("12 year old", "12yo", "aged 12") and named people ("Emma Watson", "@handle") are
   recognised by small matchers, because no word list can hold them;
+* terms in scripts written without spaces (Chinese, Japanese, Thai) or with particles glued
+  to words (Korean) match as substrings of a run of such words (`生成一张校园枪击案的图片`);
+* a Latin word that matched nothing is compared with the lexicon's single-word terms by
+  edit distance (rapidfuzz, optimal string alignment: `decapitaed`, `swastica`, `nakde`):
+  one edit for words of 5-7 letters, two from 8, same first letter, never for a word listed
+  in `policies/data/fuzzy_allow.txt` (ordinary words one edit from a term: `nodes`, `books`);
 * a category fires when every term set one of its rules names has matched (minor + sexual).
 """
 
@@ -17,11 +23,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import product
+from itertools import accumulate, product
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,7 @@ from provenance.policies.normalize import NormalizedText, Token, normalize, runs
 DATA_DIR = Path(__file__).with_name("data")
 LEXICON_PATH = DATA_DIR / "lexicon.toml"
 NAMES_PATH = DATA_DIR / "given_names.txt"
+FUZZY_ALLOW_PATH = DATA_DIR / "fuzzy_allow.txt"
 _AGE_TOKEN = re.compile(r"^(\d{1,2})(yo|yr|yrs|y)$")
 #: Words that never start a surname ("emma in the garden" names nobody).
 _NOT_SURNAMES = frozenset(
@@ -126,6 +134,8 @@ class Lexicon:
         ages: Mapping[str, Any],
         names: Mapping[str, bool],
         version: str = "",
+        fuzzy: Mapping[str, Any] | None = None,
+        fuzzy_allow: Iterable[str] = (),
     ) -> None:
         self.version = version
         self.rules = tuple(rules)
@@ -141,6 +151,12 @@ class Lexicon:
         self._age_before = _keys(ages.get("before", ()))
         self._number_words = {_key(k): int(v) for k, v in ages.get("number_words", {}).items()}
         self._names = dict(names)
+        self._fuzzy = _FuzzyIndex(self.terms, fuzzy or {}, fuzzy_allow)
+        self._substring_terms: dict[str, list[Term]] = defaultdict(list)
+        for term in self.terms:
+            joined = "".join(term.words)
+            if any(_unspaced(ch) for ch in joined):
+                self._substring_terms[joined].append(term)
 
     @classmethod
     def load(cls, path: Path = LEXICON_PATH, names_path: Path = NAMES_PATH) -> Lexicon:
@@ -166,6 +182,8 @@ class Lexicon:
             data.get("ages", {}),
             _read_names(names_path),
             str(data.get("version", "")),
+            data.get("fuzzy", {}),
+            _read_words(FUZZY_ALLOW_PATH),
         )
 
     @property
@@ -201,12 +219,47 @@ class Lexicon:
             for term, last in self._terms_at(tokens, squeezed, i):
                 if not self._neutralised(term, keys, i, last):
                     matches.append(TermMatch(term.set_name, term.source, i, last))
+        taken = {i for m in matches for i in range(m.first, m.last + 1)}
+        for i in range(len(tokens)):
+            if i in taken:
+                continue
+            for term in self._fuzzy.lookup(squeezed[i]):
+                if not self._neutralised(term, keys, i, i):
+                    matches.append(
+                        TermMatch(term.set_name, f"{term.source}~{tokens[i].text}", i, i)
+                    )
+        matches.extend(self._substrings(tokens))
         matches.extend(self._ages(tokens, keys))
         taken = {i for m in matches for i in range(m.first, m.last + 1)}
         matches.extend(self._people(text, taken))
         return matches
 
     # -- term lookup ----------------------------------------------------------------------
+
+    def _substrings(self, tokens: tuple[Token, ...]) -> list[TermMatch]:
+        """Terms found inside runs of words in unspaced scripts (CJK, Thai, Hangul)."""
+        if not self._substring_terms:
+            return []
+        out: list[TermMatch] = []
+        i = 0
+        while i < len(tokens):
+            if not any(_unspaced(ch) for ch in tokens[i].text):
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(tokens) and any(_unspaced(ch) for ch in tokens[j + 1].text):
+                j += 1
+            run = "".join(t.text for t in tokens[i : j + 1])
+            ends = list(accumulate(len(t.text) for t in tokens[i : j + 1]))
+            for key, terms in self._substring_terms.items():
+                at = run.find(key)
+                if at < 0:
+                    continue
+                first = i + bisect_right(ends, at)
+                last = i + bisect_right(ends, at + len(key) - 1)
+                out.extend(TermMatch(t.set_name, t.source, first, last) for t in terms)
+            i = j + 1
+        return out
 
     def _terms_at(
         self, tokens: tuple[Token, ...], squeezed: list[str], i: int
@@ -324,6 +377,55 @@ class Lexicon:
         return None
 
 
+class _FuzzyIndex:
+    """Single-word Latin terms by first letter, for edit-distance lookups of unmatched words."""
+
+    def __init__(
+        self, terms: Iterable[Term], options: Mapping[str, Any], allow: Iterable[str]
+    ) -> None:
+        self.min_length = int(options.get("min_length", 5))
+        self.long_length = int(options.get("long_length", 8))
+        self.enabled = bool(options.get("enabled", True))
+        self.allow = frozenset(squeeze(w) for w in allow)
+        by_word: dict[str, list[Term]] = defaultdict(list)
+        for term in terms:
+            if len(term.words) != 1 or term.prefix or " " in term.source:
+                continue  # phrases (also written together) are too loose to match fuzzily
+            word = squeeze(term.words[0])
+            if len(word) >= self.min_length and word.isascii() and word.isalpha():
+                by_word[word].append(term)
+        self.by_word = dict(by_word)
+        groups: dict[str, list[str]] = defaultdict(list)
+        for word in self.by_word:
+            groups[word[0]].append(word)
+        self.groups = dict(groups)
+        self._memo: dict[str, tuple[Term, ...]] = {}
+
+    def lookup(self, word: str) -> tuple[Term, ...]:
+        """Terms within the allowed edit distance of `word` (a squeezed token)."""
+        if not self.enabled or len(word) < self.min_length or word in self.allow:
+            return ()
+        found = self._memo.get(word)
+        if found is None:
+            found = self._memo[word] = self._search(word)
+        return found
+
+    def _search(self, word: str) -> tuple[Term, ...]:
+        if not (word.isascii() and word.isalpha()) or word in self.by_word:
+            return ()
+        candidates = self.groups.get(word[0])
+        if not candidates:
+            return ()
+        from rapidfuzz import process
+        from rapidfuzz.distance import OSA
+
+        limit = 2 if len(word) >= self.long_length else 1
+        best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit)
+        if best is None or len(best[0]) < self.min_length:
+            return ()
+        return tuple(self.by_word[best[0]])
+
+
 @cache
 def default_lexicon() -> Lexicon:
     """The lexicon shipped with Provenant, compiled once per process."""
@@ -331,6 +433,18 @@ def default_lexicon() -> Lexicon:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _unspaced(ch: str) -> bool:
+    """Characters of scripts whose words the tokenizer cannot split (CJK, kana, Hangul, Thai)."""
+    code = ord(ch)
+    return (
+        0x3040 <= code <= 0x30FF  # kana
+        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
+        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
+        or 0x0E00 <= code <= 0x0E7F  # Thai
+        or 0xF900 <= code <= 0xFAFF
+    )
 
 
 def _key(word: str) -> str:
@@ -425,6 +539,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read lexicon ({exc.strerror or exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML: {exc}") from exc
+
+
+def _read_words(path: Path) -> list[str]:
+    """One word a line, `#` comments; a missing file is an empty list (nothing allowed)."""
+    if not path.is_file():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read word list ({exc.strerror or exc})") from exc
+    return [w.strip().lower() for w in lines if w.strip() and not w.lstrip().startswith("#")]
 
 
 def _read_names(path: Path) -> dict[str, bool]:

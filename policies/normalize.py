@@ -106,8 +106,14 @@ class NormalizedText:
 
     @property
     def text(self) -> str:
-        """Preferred readings joined by single spaces (what the semantic layer embeds)."""
+        """Preferred readings joined by single spaces."""
         return " ".join(t.text for t in self.tokens)
+
+    def embed_text(self, first: int = 0, last: int | None = None) -> str:
+        """What the semantic layer embeds for tokens `first`..`last` (inclusive): folded
+        where an evasion was undone, as typed where a word is plainly in one script."""
+        end = len(self.tokens) - 1 if last is None else last
+        return " ".join(_embed_form(t, self.original) for t in self.tokens[first : end + 1])
 
     def original_span(self, first: int, last: int) -> str:
         """The original text from token `first` to token `last` (inclusive), as typed."""
@@ -172,6 +178,8 @@ def _fold_chars(text: str) -> tuple[list[str], list[int]]:
     origins: list[int] = []
     for index, ch in enumerate(text):
         out = fold(ch)
+        if not out and chars and _keeps_marks(chars[-1]) and unicodedata.category(ch) == "Mn":
+            out = ch  # a vowel sign of an abugida is part of the word, not an evasion
         if len(out) == 1:
             chars.append(out)
             origins.append(index)
@@ -253,7 +261,50 @@ def _confusable_table() -> dict[str, str]:
 
 
 def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "@$€£¡"
+    if ch.isalnum() or ch in "@$€£¡":
+        return True
+    return not ch.isascii() and unicodedata.category(ch) in ("Mn", "Mc")
+
+
+@lru_cache(maxsize=4096)
+def _keeps_marks(ch: str) -> bool:
+    """Whether combining marks after `ch` belong to the word (scripts that write vowels as
+    marks: Devanagari and other Indic scripts, Thai, Lao, Tibetan, Myanmar, Hebrew points,
+    Arabic harakat).  After Latin, Greek or Cyrillic letters they are stripped: stacked
+    marks over `naked` are an evasion, not spelling."""
+    return 0x0590 <= ord(ch) <= 0x10FF or unicodedata.category(ch) in ("Mn", "Mc")
+
+
+@lru_cache(maxsize=1 << 14)
+def _script(ch: str) -> str:
+    """The first word of a letter's Unicode name (`LATIN`, `CYRILLIC`, `CJK`...)."""
+    name = unicodedata.name(ch, "")
+    return name.split(" ", 1)[0] if name else ""
+
+
+def _embed_form(token: Token, original: str) -> str:
+    """What the semantic layer should read for `token`.
+
+    The folded spelling undoes evasions inside Latin text (`nаkеd` with a Cyrillic `а`,
+    `n4k3d`, `n a k e d`), but it would also turn a plain Russian or Greek word into Latin
+    look-alike soup and strip the accents a multilingual encoder reads.  A word typed in one
+    script, without leetspeak or inserted separators, is therefore embedded as typed (NFKC,
+    case-folded, invisible characters removed); anything mixed is embedded folded.
+    """
+    raw = "".join(
+        ch for ch in original[token.start : token.end] if unicodedata.category(ch) != "Cf"
+    )
+    if not raw or not all(ch.isalpha() or unicodedata.category(ch)[0] == "M" for ch in raw):
+        return token.text
+    scripts = {_script(ch) for ch in raw if ch.isalpha()}
+    if len(scripts) != 1:
+        return token.text
+    typed = unicodedata.normalize("NFKC", raw).casefold()
+    if scripts <= {"LATIN", "GREEK", "CYRILLIC"} and any(
+        unicodedata.category(ch) == "Mn" for ch in typed
+    ):
+        return token.text  # stacked marks over a Latin word: read it folded
+    return typed
 
 
 def _split_words(chars: list[str], origins: list[int]) -> list[tuple[str, list[int]]]:

