@@ -23,7 +23,7 @@ from alembic import op
 from provenance.ledger.coltypes import LedgerJSON
 
 revision = "0005_lineage"
-down_revision = "0003_degraded_and_parents"
+down_revision = "0004_work_descriptions"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ screen does not pay for it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from provenance.policies.clip import ClipEncoder
     from provenance.policies.known_works.index import KnownWorksIndex
     from provenance.policies.known_works.registry import KnownWorksRegistry
+    from provenance.policies.text_embed import TextEncoder
 
 NoIndexOption = Annotated[
     bool, typer.Option("--no-index", help="Leave the search index for `works reindex`.")
@@ -72,16 +73,27 @@ def _clip(settings: Settings) -> ClipEncoder | None:
     return encoder
 
 
+def _text_encoder(settings: Settings) -> TextEncoder | None:
+    """The sentence encoder for names and descriptions, or None with a warning."""
+    from provenance.policies.known_works.reindex import text_encoder_for
+
+    encoder, why = text_encoder_for(settings)
+    if encoder is None and why is not None:
+        _output.warn(f"the semantic layer is off ({why}); works are stored without it")
+    return encoder
+
+
 def _reindex(
     settings: Settings,
     registry: KnownWorksRegistry,
     encoder: ClipEncoder | None,
     show_progress: bool = True,
+    text_encoder: TextEncoder | None = None,
 ) -> KnownWorksIndex:
     from provenance.policies.known_works import reindex
 
     with _output.progress("indexing known works", None, enabled=show_progress) as bar:
-        return reindex.rebuild_for_settings(settings, registry, encoder, bar.advance)
+        return reindex.rebuild_for_settings(settings, registry, encoder, bar.advance, text_encoder)
 
 
 @works_app.command("add")
@@ -100,7 +112,15 @@ def add(
     ] = None,
     creator: Annotated[str, typer.Option("--creator", help="Author, studio or artist.")] = "",
     aliases: Annotated[
-        str, typer.Option("--aliases", help="Other names, comma-separated: A,B.")
+        str,
+        typer.Option("--aliases", help="Other names in any language, comma-separated: A,B."),
+    ] = "",
+    description: Annotated[
+        str,
+        typer.Option(
+            "--description",
+            help="What the work looks like: visual traits, setting, signature elements.",
+        ),
     ] = "",
     work_id: Annotated[
         str | None, typer.Option("--id", help="The studio's own id (default: generated).")
@@ -123,15 +143,17 @@ def add(
             "aliases": [a for a in aliases.split(",") if a.strip()],
             "license": license,
             "images": list(images or []),
+            "description": description,
         },
         "works add",
     )
     registry = _open_registry(settings)
     encoder = _clip(settings)
-    prepared = prepare_work(spec, encoder)
+    text_encoder = _text_encoder(settings)
+    prepared = prepare_work(spec, encoder, text_encoder=text_encoder)
     registry.add([prepared])
     if not no_index:
-        _reindex(settings, registry, encoder, show_progress=not json)
+        _reindex(settings, registry, encoder, not json, text_encoder)
     result = {**spec.model_dump(mode="json"), "images": [i.sha256 for i in prepared.images]}
     if json:
         _output.emit_json(result)
@@ -158,15 +180,18 @@ def import_(
     settings = state(ctx).settings
     registry = _open_registry(settings)
     encoder = _clip(settings)
+    text_encoder = _text_encoder(settings)
     total = count_lines(file)
 
     def report_line(error: object) -> None:
         _output.warn(f"{file}: {error}")
 
     with _output.progress(f"importing {file.name}", total, enabled=not json) as bar:
-        report = import_works(file, registry, encoder, skip_bad, report_line, bar.advance)
+        report = import_works(
+            file, registry, encoder, skip_bad, report_line, bar.advance, text_encoder
+        )
     if report.imported and not no_index:
-        _reindex(settings, registry, encoder, show_progress=not json)
+        _reindex(settings, registry, encoder, not json, text_encoder)
     if json:
         _output.emit_json(report.as_dict())
         return
@@ -189,12 +214,17 @@ def list_(ctx: typer.Context, json: JsonOption = False) -> None:
     from rich.table import Table
 
     table = Table()
-    for column in ("id", "title", "creator", "kind", "license", "images", "aliases"):
+    # The description column only when some work has one: on an 80-column terminal it would
+    # otherwise squeeze every name into broken-up fragments.
+    described = any(w.description for w in works)
+    columns = ["id", "title", "creator", "kind", "license", "images", "aliases"]
+    for column in [*columns, "description"] if described else columns:
         table.add_column(column, overflow="fold")  # wrap long ids and licences, never cut them
     for w in works:
-        table.add_row(
-            w.id, w.title, w.creator, w.kind, w.license, str(w.images), ", ".join(w.aliases)
-        )
+        cells = [w.id, w.title, w.creator, w.kind, w.license, str(w.images), ", ".join(w.aliases)]
+        if described:
+            cells.append(w.description[:80] + ("…" if len(w.description) > 80 else ""))
+        table.add_row(*cells)
     _output.stdout.print(table)
 
 
@@ -210,7 +240,7 @@ def remove(
     registry = _open_registry(settings)
     removed = registry.remove(work_id)
     if not no_index:
-        _reindex(settings, registry, _clip(settings), show_progress=not json)
+        _reindex(settings, registry, _clip(settings), not json, _text_encoder(settings))
     if json:
         _output.emit_json({"removed": removed.as_dict()})
     else:
@@ -225,12 +255,20 @@ def reindex_(ctx: typer.Context, json: JsonOption = False) -> None:
     settings = state(ctx).settings
     registry = _open_registry(settings)
     encoder = _clip(settings)
+    text_encoder = _text_encoder(settings)
     started = time.perf_counter()
     to_embed, to_rehash = reindex.plan(registry, encoder)
     work = len(to_embed if encoder else ()) + len(to_rehash)
     with _output.progress("embedding and hashing", work, enabled=not json and work > 0) as bar:
         refreshed = reindex.refresh_derived(registry, encoder, to_embed, to_rehash, bar.advance)
-    index = _reindex(settings, registry, encoder, show_progress=not json)
+    with _output.progress("describing images", None, enabled=not json) as bar:
+        described = reindex.refresh_features(registry, bar.advance)
+    refreshed = replace(
+        refreshed,
+        images_described=described,
+        works_described=reindex.refresh_semantic(registry, text_encoder),
+    )
+    index = _reindex(settings, registry, encoder, not json, text_encoder)
     seconds = round(time.perf_counter() - started, 3)
     stamp = index.stamp
     if json:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import imagehash
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 #: Bumped whenever the variants or their order change; stored hashes of another version are
 #: recomputed from the reference copy by `works reindex`.
@@ -53,11 +53,22 @@ def registration_hashes(image: Image.Image) -> ImageHashes:
     return ImageHashes(phash=int(rows[0, 0]), dhash=int(rows[0, 1]), variants=rows)
 
 
-def query_hashes(image: Image.Image) -> np.ndarray:
-    """(2, 2) uint64 rows of (phash, dhash): the whole image, then its centre 90%."""
+def query_hashes(image: Image.Image, mirrored: bool = False) -> np.ndarray:
+    """(2, 2) uint64 rows of (phash, dhash): the whole image, then its centre 90%.
+
+    With `mirrored`, (4, 2): the same two rows of the image mirrored left to right follow,
+    so a mirrored copy of a registered picture lands as close as an unmirrored one (hashes
+    of registered images are not mirrored: the query side is the cheaper place for it).
+    """
     small = _reduce(image)
+    views = [small, ImageOps.mirror(small)] if mirrored else [small]
     return np.array(
-        [_hash_pair(small), _hash_pair(_centre_crop(small, QUERY_CENTRE_CROP))], dtype=np.uint64
+        [
+            pair
+            for view in views
+            for pair in (_hash_pair(view), _hash_pair(_centre_crop(view, QUERY_CENTRE_CROP)))
+        ],
+        dtype=np.uint64,
     )
 
 

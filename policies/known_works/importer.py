@@ -2,10 +2,10 @@
 
 One work per line (JSONL: one object; CSV: a header row, then one row per work, `aliases` and
 `images` as `;`-separated lists).  Image paths are relative to the file.  Every problem is
-reported with its line number: malformed JSON, unknown fields or kinds, a malformed licence,
-an id used twice in the file or already registered, an unreadable image or one registered
-before.  Without `skip_bad` a single bad line means nothing is imported; with it, the good
-lines are imported and the bad ones listed.
+reported with its line number: bytes that are not UTF-8, malformed JSON, a missing field,
+unknown fields or kinds, a malformed licence, an id used twice in the file or already
+registered, an unreadable image or one registered before.  Without `skip_bad` a single bad
+line means nothing is imported; with it, the good lines are imported and the bad ones listed.
 
 Checks run cheapest first (parsing, ids), so a typo on line 3 of a big file is reported
 before any image on line 900 is decoded; images are then read, hashed and embedded, and the
@@ -30,6 +30,7 @@ from provenance.policies.known_works.specs import WorkSpec, parse_spec
 
 if TYPE_CHECKING:
     from provenance.policies.clip import ClipEncoder
+    from provenance.policies.text_embed import TextEncoder
 
 LIST_SEPARATOR = ";"
 CSV_LIST_FIELDS = ("aliases", "images")
@@ -75,15 +76,19 @@ def import_works(
     skip_bad: bool = False,
     on_error: ErrorFn | None = None,
     progress: Callable[[int], None] | None = None,
+    text_encoder: TextEncoder | None = None,
 ) -> ImportReport:
-    """Validate, prepare and register every work in `path` (see the module docstring)."""
+    """Validate, prepare and register every work in `path` (see the module docstring).
+
+    With `text_encoder`, names and descriptions are embedded for the semantic prompt layer.
+    """
     report = ImportReport(path)
     specs = _checked_specs(path, registry, report, on_error)
     _stop_if_refused(report, skip_bad)
     prepared: list[tuple[int, PreparedWork]] = []
     for line, spec in specs:
         try:
-            prepared.append((line, prepare_work(spec, encoder, path.parent)))
+            prepared.append((line, prepare_work(spec, encoder, path.parent, text_encoder)))
         except BadInputError as exc:
             _record(report, LineError(line, exc.diagnostics()), on_error)
         if progress is not None:
@@ -211,13 +216,20 @@ def _stop_if_refused(report: ImportReport, skip_bad: bool) -> None:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise BadInputError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
         raise BadInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise BadInputError(
+            f"{path}: line {line}: not UTF-8 text ({exc.reason} at byte {column} of the line); "
+            "nothing imported"
+        ) from exc
 
 
 def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:

@@ -10,6 +10,9 @@ Layout under `settings.index_dir / "known_works"`:
       images_*.npy           CLIP image embeddings (EmbeddingMatrix; owner = work)
       text_*.npy             CLIP text embeddings of the works (owner = work)
       hash_*.npy             pHash/dHash of every crop variant (HashIndex; owner = work)
+      image_works.npy        the work (position) of every indexed image
+      features_*.npy         ORB features of every image and their LSH tables (FeatureIndex)
+      semantic_*.npy         sentence embeddings of names and descriptions (owner = work)
 
 Why files and not the database: a screen must compare against every registered image in
 milliseconds, which means one contiguous matrix and a prebuilt hash index, not a row scan.
@@ -33,12 +36,15 @@ from pathlib import Path
 import numpy as np
 
 from provenance.errors import LedgerError
+from provenance.policies.known_works.featureindex import FeatureIndex
+from provenance.policies.known_works.features import FEATURE_VERSION, Features, unpack_features
 from provenance.policies.known_works.hashindex import HashIndex
 from provenance.policies.known_works.registry import KnownWorksRegistry, RegistryStamp
+from provenance.policies.known_works.semantic_text import semantic_from_bytes, work_words
 from provenance.policies.known_works.specs import work_names
 from provenance.policies.known_works.vectors import EmbeddingMatrix
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 _CURRENT = "CURRENT"
 ProgressFn = Callable[[int], None]
 
@@ -53,6 +59,7 @@ class IndexedWork:
     kind: str
     license: str
     names: tuple[str, ...]
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,14 +75,21 @@ class IndexStamp:
     hashes: int
     unembedded_images: int
     digest: str
+    semantic_model: str | None = None
+    semantic_passages: int = 0
+    unembedded_works: int = 0
+    featured_images: int = 0
 
-    def reflects(self, registry: RegistryStamp, clip_model: str | None) -> bool:
-        """Whether this index is current for that registry state and CLIP model."""
+    def reflects(
+        self, registry: RegistryStamp, clip_model: str | None, semantic_model: str | None = None
+    ) -> bool:
+        """Whether this index is current for that registry state and those encoders."""
         return (
             self.format == INDEX_FORMAT
             and self.registry_id == registry.registry_id
             and self.revision == registry.revision
             and self.clip_model == clip_model
+            and self.semantic_model == semantic_model
         )
 
 
@@ -90,6 +104,10 @@ class KnownWorksIndex:
         images: EmbeddingMatrix,
         texts: EmbeddingMatrix,
         hashes: HashIndex,
+        image_works: np.ndarray | None = None,
+        features: FeatureIndex | None = None,
+        semantic: np.ndarray | None = None,
+        semantic_owners: np.ndarray | None = None,
     ) -> None:
         self.stamp = stamp
         self.works = works
@@ -97,6 +115,12 @@ class KnownWorksIndex:
         self.images = images
         self.texts = texts
         self.hashes = hashes
+        self.image_works = image_works if image_works is not None else np.zeros(0, np.int32)
+        self.features = features if features is not None else FeatureIndex.build([])
+        self.semantic = semantic if semantic is not None else np.zeros((0, 0), np.float32)
+        self.semantic_owners = (
+            semantic_owners if semantic_owners is not None else np.zeros(0, np.int32)
+        )
 
     @classmethod
     def build(
@@ -105,14 +129,17 @@ class KnownWorksIndex:
         clip_model: str | None,
         exact_max: int = 200_000,
         progress: ProgressFn | None = None,
+        semantic_model: str | None = None,
     ) -> KnownWorksIndex:
         """Read every work and image row and build the in-memory index.
 
-        Only embeddings made by `clip_model` are indexed; images embedded by another model
-        (or none) are counted in `stamp.unembedded_images` for `works reindex` to fix.
+        Only embeddings made by `clip_model` (and sentence embeddings by `semantic_model`)
+        are indexed; images embedded by another model (or none) are counted in
+        `stamp.unembedded_images` (works: `unembedded_works`) for `works reindex` to fix.
         """
         stamp = registry.stamp()
         works, position, text_vecs, text_owners = _read_works(registry, clip_model)
+        semantic, semantic_owners, unembedded_works = _read_semantic(registry, semantic_model)
         collected = _read_images(registry, clip_model, position, progress)
         texts = EmbeddingMatrix.build(text_vecs, text_owners, exact_max)
         images = EmbeddingMatrix.build(collected.vectors, collected.vector_owners, exact_max)
@@ -127,8 +154,23 @@ class KnownWorksIndex:
             hashes=len(hashes),
             unembedded_images=collected.unembedded,
             digest=_digest(works, collected.image_ids),
+            semantic_model=semantic_model,
+            semantic_passages=len(semantic_owners),
+            unembedded_works=unembedded_works,
+            featured_images=sum(f is not None for f in collected.features),
         )
-        return cls(index_stamp, works, collected.image_ids, images, texts, hashes)
+        return cls(
+            index_stamp,
+            works,
+            collected.image_ids,
+            images,
+            texts,
+            hashes,
+            collected.image_works,
+            FeatureIndex.build(collected.features),
+            semantic,
+            semantic_owners,
+        )
 
     def save(self, root: Path) -> Path:
         """Write a new build directory under `root` and make it current; returns it."""
@@ -144,6 +186,10 @@ class KnownWorksIndex:
         self.images.save(staging, "images")
         self.texts.save(staging, "text")
         self.hashes.save(staging)
+        np.save(staging / "image_works.npy", self.image_works)
+        self.features.save(staging)
+        np.save(staging / "semantic_vectors.npy", self.semantic)
+        np.save(staging / "semantic_owners.npy", self.semantic_owners)
         os.replace(staging, root / name)
         _publish(root, name)
         _remove_old_builds(root, keep=name)
@@ -158,7 +204,7 @@ class KnownWorksIndex:
             if stamp.format != INDEX_FORMAT:
                 return None
             works = [
-                IndexedWork(**{**w, "names": tuple(w["names"])})
+                IndexedWork(**{**w, "names": tuple(w["names"]), "words": tuple(w["words"])})
                 for w in json.loads((build / "works.json").read_text("utf-8"))
             ]
             image_ids = np.load(build / "image_ids.npy")
@@ -169,8 +215,12 @@ class KnownWorksIndex:
                 EmbeddingMatrix.load(build, "images"),
                 EmbeddingMatrix.load(build, "text"),
                 HashIndex.load(build),
+                np.load(build / "image_works.npy"),
+                FeatureIndex.load(build),
+                np.load(build / "semantic_vectors.npy", mmap_mode="r"),
+                np.load(build / "semantic_owners.npy"),
             )
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, IndexError):
             return None
         return index if index.consistent() else None
 
@@ -181,6 +231,9 @@ class KnownWorksIndex:
             len(self.works) == s.works
             and len(self.image_ids) == s.images
             and len(self.hashes) == s.hashes
+            and len(self.image_works) == s.images
+            and self.features.images == s.images
+            and len(self.semantic_owners) == s.semantic_passages
             and _digest(self.works, self.image_ids) == s.digest
         )
 
@@ -193,6 +246,8 @@ class _CollectedImages:
     hashes: np.ndarray
     hash_owners: np.ndarray
     unembedded: int
+    image_works: np.ndarray
+    features: list[Features | None]
 
 
 def _read_works(
@@ -208,8 +263,17 @@ def _read_works(
         if clip_model is not None and row["embedding_model"] == clip_model:
             blobs.append(bytes(row["text_embedding"]))
             owners.append(len(works))
+        words = work_words(row["title"], row["creator"], aliases, row["description"] or "")
         works.append(
-            IndexedWork(row["id"], row["title"], row["creator"], row["kind"], row["license"], names)
+            IndexedWork(
+                row["id"],
+                row["title"],
+                row["creator"],
+                row["kind"],
+                row["license"],
+                names,
+                tuple(words),
+            )
         )
     position = {w.id: i for i, w in enumerate(works)}
     return works, position, _stack(blobs), np.asarray(owners, dtype=np.int32)
@@ -221,8 +285,13 @@ def _read_images(
     position: dict[str, int],
     progress: ProgressFn | None,
 ) -> _CollectedImages:
-    columns = ("id", "work_id", "crop_hashes", "clip_embedding", "embedding_model")
+    columns = (
+        "id", "work_id", "crop_hashes", "clip_embedding", "embedding_model", "features",
+        "feature_version",
+    )  # fmt: skip
     ids: list[int] = []
+    image_works: list[int] = []
+    features: list[Features | None] = []
     blobs: list[bytes] = []
     vector_owners: list[int] = []
     hash_blobs: list[bytes] = []
@@ -233,6 +302,9 @@ def _read_images(
         if owner is None:  # a work removed between our two reads: the revision moved on
             raise LedgerError("the known-works registry changed while indexing; run it again")
         ids.append(int(row["id"]))
+        image_works.append(owner)
+        current = row["features"] is not None and row["feature_version"] == FEATURE_VERSION
+        features.append(unpack_features(bytes(row["features"])) if current else None)
         crop = bytes(row["crop_hashes"])
         hash_blobs.append(crop)
         hash_owners.append(np.full(len(crop) // 16, owner, dtype=np.int32))
@@ -251,7 +323,35 @@ def _read_images(
         hashes=hashes,
         hash_owners=np.concatenate(hash_owners) if hash_owners else np.zeros(0, np.int32),
         unembedded=unembedded,
+        image_works=np.asarray(image_works, dtype=np.int32),
+        features=features,
     )
+
+
+def _read_semantic(
+    registry: KnownWorksRegistry, semantic_model: str | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Passage vectors by `semantic_model`, their work positions, and works lacking them.
+
+    Works are read in the same id order as `_read_works`, so positions agree.
+    """
+    blocks: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    missing = 0
+    for position, row in enumerate(registry.iter_works()):
+        if semantic_model is None:
+            continue
+        if row["semantic_model"] != semantic_model or row["semantic_vectors"] is None:
+            missing += 1
+            continue
+        vectors = semantic_from_bytes(bytes(row["semantic_vectors"]))
+        blocks.append(vectors)
+        owners.append(np.full(len(vectors), position, dtype=np.int32))
+    if not blocks:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int32), missing
+    if len({b.shape[1] for b in blocks}) != 1:
+        raise LedgerError("known-works semantic vectors of different widths share one model tag")
+    return np.concatenate(blocks), np.concatenate(owners), missing
 
 
 def _stack(blobs: list[bytes]) -> np.ndarray:
@@ -298,6 +398,7 @@ def current_index(
     exact_max: int = 200_000,
     notify: Callable[[str], None] | None = None,
     progress: ProgressFn | None = None,
+    semantic_model: str | None = None,
 ) -> KnownWorksIndex:
     """The index for the registry as it is now: the saved one if current, else rebuilt.
 
@@ -306,16 +407,21 @@ def current_index(
     """
     stamp = registry.stamp()
     found = KnownWorksIndex.open(root)
-    if found is not None and found.stamp.reflects(stamp, clip_model):
+    if found is not None and found.stamp.reflects(stamp, clip_model, semantic_model):
         return found
     if notify is not None:
-        notify(stale_reason(found.stamp if found else None, stamp, clip_model))
-    index = KnownWorksIndex.build(registry, clip_model, exact_max, progress)
+        notify(stale_reason(found.stamp if found else None, stamp, clip_model, semantic_model))
+    index = KnownWorksIndex.build(registry, clip_model, exact_max, progress, semantic_model)
     index.save(root)
     return index
 
 
-def stale_reason(found: IndexStamp | None, stamp: RegistryStamp, clip_model: str | None) -> str:
+def stale_reason(
+    found: IndexStamp | None,
+    stamp: RegistryStamp,
+    clip_model: str | None,
+    semantic_model: str | None = None,
+) -> str:
     """Why an index does not reflect the registry, in words."""
     if found is None:
         return "known-works index is missing or unreadable; building it"
@@ -325,6 +431,11 @@ def stale_reason(found: IndexStamp | None, stamp: RegistryStamp, clip_model: str
         return (
             f"known-works index was built for CLIP model {found.clip_model or 'none'}, "
             f"now {clip_model or 'none'}; rebuilding it"
+        )
+    if found.semantic_model != semantic_model and found.revision == stamp.revision:
+        return (
+            f"known-works index was built for text encoder {found.semantic_model or 'none'}, "
+            f"now {semantic_model or 'none'}; rebuilding it"
         )
     return (
         f"known-works index is stale (built at registry revision {found.revision}, "

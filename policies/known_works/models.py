@@ -6,13 +6,18 @@
   work), pHash/dHash of the whole image as signed 64-bit integers, the hashes of its crop
   grid, the CLIP image embedding, and a small reference copy so `works reindex` can
   re-embed or re-hash after the CLIP model or the hash recipe changes.
+* `known_works.description` and `semantic_vectors` (revision 0004): what a prompt may
+  describe the work by, and the multilingual sentence embeddings of its names and
+  description; `known_work_images.features`: ORB keypoints and descriptors for geometric
+  verification (see `features`).
 * `known_works_revision` — a single row bumped in the same transaction as every change;
   the on-disk index records the revision it was built from, which is how a stale index is
   noticed with one primary-key read.
 
 Embeddings are little-endian float32 bytes, tagged with the model that made them
 (`ClipEncoder.fingerprint`), so vectors of different models are never compared.
-The schema is created by `migrations/versions/0002_known_works.py`.
+The schema is created by `migrations/versions/0002_known_works.py` and extended by
+`0004_work_descriptions.py`.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class KnownWorkRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     text_embedding: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
     embedding_model: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    description: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    semantic_vectors: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
+    semantic_model: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
 
 
 class KnownWorkImageRow(Base):
@@ -73,6 +81,8 @@ class KnownWorkImageRow(Base):
     clip_embedding: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
     embedding_model: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     reference: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    features: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
+    feature_version: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

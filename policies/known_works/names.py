@@ -13,6 +13,12 @@ case, confusables, leetspeak, spacing), then three rules apply:
   writes it with the registered capitals and not merely because it starts a sentence:
   "Cars" matches "a poster of Cars", not "two cars" or "Cars parked outside".  Other names
   ("Batman", "Shrek") match in any case and anywhere.
+* **One-word names misspelt** ("Pikachoo", "Doraemom"): names of at least
+  `MIN_FUZZY_SINGLE` letters that are not everyday words match a prompt word of similar
+  length scoring at least `single_score` (one edit in six letters), unless that word is an
+  everyday word itself.
+* **Names in scripts written without spaces** (Chinese, Japanese, Korean: "皮卡丘",
+  "ピカチュウ", "피카츄를") match anywhere inside a run of text, since nothing separates words.
 * **Style references** ("in the style of X", "by X", "X style") lower the bar for artist
   styles: a misspelled or surname-only artist ("style of rutkowsky") matches there, since
   the phrase itself says an artist is meant.
@@ -20,6 +26,7 @@ case, confusables, leetspeak, spacing), then three rules apply:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -45,7 +52,11 @@ STYLE_LEADS: tuple[tuple[str, ...], ...] = (
 STYLE_TAILS = frozenset({"style", "styled", "inspired", "esque"})
 #: Surnames used as style keys only when at least this long (avoids "Lee", "Li", "Ng").
 MIN_SURNAME = 5
+#: One-word names shorter than this match exactly only (short names have close neighbours).
+MIN_FUZZY_SINGLE = 6
 _SENTENCE_ENDS = frozenset(".!?\n;:")
+#: Han, kana and Hangul: scripts whose words are not separated by spaces.
+_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 COMMON_WORDS = "common_words.txt"
 
 
@@ -76,6 +87,7 @@ class NameMatcher:
         self._multi: dict[int, tuple[list[str], list[_Key]]] = {}  # by word count
         self._style_text: list[str] = []
         self._style: list[_Key] = []
+        self._unspaced: list[tuple[str, _Key]] = []
         for position, work in enumerate(works):
             for name in work.names:
                 self._add_name(position, name, work.kind == "artist_style")
@@ -87,6 +99,9 @@ class NameMatcher:
         words = _words(name)
         if not words:
             return
+        compact = "".join(words)
+        if _UNSPACED.search(compact) and len(compact) >= 2:
+            self._unspaced.append((compact, _Key(work, name, 1)))
         if len(words) == 1:
             self._single.setdefault(squeeze(words[0]), []).append(_Key(work, name, 1))
         else:
@@ -105,11 +120,16 @@ class NameMatcher:
                 self._style_text.append(words[-1])
                 self._style.append(_Key(work, name, 1))
 
-    def match(self, prompt: str, name_score: float, style_score: float) -> list[NameHit]:
+    def match(
+        self, prompt: str, name_score: float, style_score: float, single_score: float = 1.0
+    ) -> list[NameHit]:
         """Every registered name found in `prompt`, best hit per work and rule first."""
         text = normalize(prompt)
         words = [t.text for t in text.tokens]
         hits = self._single_word_hits(text)
+        if single_score < 1.0:
+            hits += self._fuzzy_single_hits(text, single_score)
+        hits += self._unspaced_hits(text)
         hits += self._fuzzy_hits(text, words, name_score)
         named = {hit.work for hit in hits}
         hits += [h for h in self._style_hits(text, words, style_score) if h.work not in named]
@@ -123,6 +143,36 @@ class NameMatcher:
             for key in keys.values():
                 if key.name.lower() not in self._common or _written_as_name(text, i, key.name):
                     hits.append(NameHit(key.work, key.name, span, 1.0, "name"))
+        return hits
+
+    def _fuzzy_single_hits(self, text: NormalizedText, min_score: float) -> list[NameHit]:
+        """Misspelt one-word names (see the module docstring)."""
+        names = [n for n in self._single if len(n) >= MIN_FUZZY_SINGLE and n not in self._common]
+        if not names:
+            return []
+        positions = [
+            i
+            for i, t in enumerate(text.tokens)
+            if len(t.text) >= MIN_FUZZY_SINGLE - 1 and squeeze(t.text) not in self._common
+        ]
+        tokens = [squeeze(text.tokens[i].text) for i in positions]
+        windows = [(i, 1) for i in range(len(tokens))]
+        hits = []
+        for w, k, score in _cdist(tokens, windows, names, min_score):
+            if score >= 1.0:
+                continue  # exact hits are the exact rule's
+            span = text.original_span(positions[w], positions[w])
+            for key in self._single[names[k]]:
+                hits.append(NameHit(key.work, key.name, span, score, "name"))
+        return hits
+
+    def _unspaced_hits(self, text: NormalizedText) -> list[NameHit]:
+        """Names in Chinese, Japanese or Korean script found inside runs of the prompt."""
+        hits = []
+        for i, token in enumerate(text.tokens):
+            for compact, key in self._unspaced:
+                if any(compact in form for form in token.forms):
+                    hits.append(NameHit(key.work, key.name, text.original_span(i, i), 1.0, "name"))
         return hits
 
     def _fuzzy_hits(

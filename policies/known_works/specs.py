@@ -40,7 +40,12 @@ def is_licensed(license_text: str) -> bool:
 
 
 class WorkSpec(BaseModel):
-    """One work as the studio describes it; `images` are paths to reference images."""
+    """One work as the studio describes it; `images` are paths to reference images.
+
+    `aliases` are other names in any language ("ピカチュウ", "La Gioconda"); `description`
+    says what the work looks like (traits, setting, signature elements), so a prompt that
+    describes it without a name can still be matched.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -51,6 +56,7 @@ class WorkSpec(BaseModel):
     aliases: tuple[str, ...] = ()
     license: str
     images: tuple[Path, ...] = ()
+    description: str = Field("", max_length=4000)
 
     @field_validator("id", "title", "creator")
     @classmethod
@@ -58,6 +64,13 @@ class WorkSpec(BaseModel):
         if _CONTROL.search(value):
             raise ValueError("must not contain control characters")
         return value
+
+    @field_validator("description")
+    @classmethod
+    def _one_paragraph(cls, value: str) -> str:
+        if _CONTROL.search(value.replace("\n", " ").replace("\t", " ")):
+            raise ValueError("must not contain control characters")
+        return " ".join(value.split())
 
     @field_validator("aliases", mode="before")
     @classmethod

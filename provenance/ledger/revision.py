@@ -49,6 +49,7 @@ def version_locations() -> list[Path]:
     return found
 
 
+@functools.cache
 def _revisions(folder: Path) -> dict[str, tuple[str, ...]]:
     """{revision: its down revisions} of every migration file in `folder`."""
     graph: dict[str, tuple[str, ...]] = {}
@@ -70,9 +71,11 @@ def _literal(text: str) -> str | tuple[str, ...] | None:
     return ids[0] if ids else None
 
 
-@functools.cache
 def head_revisions() -> tuple[str, ...]:
-    """The newest revision of every branch (core and plugins) this installation ships."""
+    """The newest revision of every branch (core and plugins) this installation ships.
+
+    The locations are found on every call (a plugin may be installed while a process runs);
+    each folder's files are read once."""
     graph: dict[str, tuple[str, ...]] = {}
     for folder in version_locations():
         graph.update(_revisions(folder))

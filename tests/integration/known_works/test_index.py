@@ -74,7 +74,7 @@ def test_registry_changes_make_the_index_stale_and_it_rebuilds(
     fresh = KnownWorksPolicy({}, PolicyContext(settings=settings))
     with caplog.at_level(logging.WARNING, logger="provenance.policies.known_works"):
         assert _screen(fresh, "donald duck") == ["C2"]
-    assert not [r for r in caplog.records if "index" in r.message]  # reused from disk
+    assert not [r for r in caplog.records if "known-works index" in r.message]  # reused from disk
     registry.close()
 
 
@@ -124,11 +124,17 @@ def test_reindex_embeds_works_added_before_clip_was_configured(
     result = cli(["works", "reindex", "--json"], migrated_url, **clip_env)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["refreshed"] == {"images_embedded": 1, "works_embedded": 1, "images_rehashed": 0}
+    assert report["refreshed"] == {
+        "images_embedded": 1,
+        "works_embedded": 1,
+        "images_rehashed": 0,
+        "images_described": 0,
+        "works_described": 0,
+    }
     assert report["index"]["clip_model"].startswith("provenant-tiny-clip:")
     assert report["index"]["unembedded_images"] == 0
     again = json.loads(cli(["works", "reindex", "--json"], migrated_url, **clip_env).stdout)
-    assert again["refreshed"] == {"images_embedded": 0, "works_embedded": 0, "images_rehashed": 0}
+    assert set(again["refreshed"].values()) == {0}
     assert again["index"]["revision"] == report["index"]["revision"]
 
     settings = Settings.load(env={}, overrides={"database_url": migrated_url,
@@ -143,7 +149,7 @@ def test_reindex_embeds_works_added_before_clip_was_configured(
         GenerationRequest(prompt="", generator="test"),
     )
     assert verdict.action is Action.BLOCK
-    assert {r.rule for r in verdict.reasons} == {"phash", "clip_image"}
+    assert {r.rule for r in verdict.reasons} == {"phash", "clip_image", "geometric"}
 
 
 def test_migration_matches_the_models(migrated_url: str) -> None:

@@ -100,7 +100,7 @@ def test_all_rights_reserved_blocks_or_needs_licence(
         "A-1",
         "AGR-100",
     )
-    assert on_image.attributions[0].method == "phash"
+    assert on_image.attributions[0].method in ("phash", "geometric")
     assert _policy(settings).screen_image(image, _request("")).action is Action.BLOCK
 
 
@@ -128,7 +128,7 @@ def test_missing_clip_weights_disable_clip_loudly_but_hashes_still_block(
             as_screenable(photo("coffee").resize((300, 200))), _request("")
         )
     assert verdict.action is Action.BLOCK
-    assert [r.rule for r in verdict.reasons] == ["phash"]
+    assert {r.rule for r in verdict.reasons} == {"phash", "geometric"}  # no CLIP rule
     assert len(verdict.disabled) == 1
     assert verdict.disabled[0].startswith("known_works.clip_image: clip.checkpoint")
     assert str(missing) in verdict.disabled[0]
@@ -159,7 +159,7 @@ def test_clip_layers_run_with_the_tiny_model(
     verdict = policy.screen_image(as_screenable(photo("coffee")), _request(""))
     assert verdict.disabled == ()
     rules = {r.rule: r for r in verdict.reasons}
-    assert set(rules) == {"phash", "clip_image"}
+    assert set(rules) == {"phash", "clip_image", "geometric"}
     assert rules["clip_image"].work_id == "A-1" and rules["clip_image"].score > 0.999
     text = policy.screen_prompt(_request("Coffee Still Life by Studio Photo"))
     assert "clip_text" in {r.rule for r in text.reasons}

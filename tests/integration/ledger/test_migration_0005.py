@@ -18,7 +18,7 @@ from provenance.ledger.db import create_engine
 from provenance.ledger.rows import entry_rows
 from tests.integration.ledger.samples import sample_asset, sample_refusal
 
-BEFORE = "0003_degraded_and_parents"
+BEFORE = "0004_work_descriptions"
 DEGRADED = {"output_safety.nsfw": "no Open-NSFW model"}
 
 
