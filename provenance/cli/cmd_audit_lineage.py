@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from provenance.cli import _output
 from provenance.cli._audit_group import attach, audit_app
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
 
@@ -23,7 +24,7 @@ from provenance.errors import EXIT_OK, EXIT_VERIFICATION_FAILED
 def lineage(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A file, or an asset id from the ledger.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show who did what: each step from the first input to the file, and a summary."""
     from provenance.credentials.lineage import lineage_of

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, BadInputError
 
@@ -111,7 +112,7 @@ def screen(
         str | None, typer.Option("--generator", help="Generator whose model card to check.")
     ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model of that generator.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Screen prompts and images with the enabled policies; nothing is generated or signed."""
     images = [*(image or []), *(more_images or [])]

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import BadInputError, ConfigError
 
@@ -40,9 +41,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8800,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
-    json: Annotated[
-        bool, typer.Option("--json", help="Print where it listens as one JSON line.")
-    ] = False,
+    json: JsonOption = False,
 ) -> None:
     """Serve `/` (verify), `/audit` (dashboard, login) and `/api` (OpenAPI at /docs)."""
     try:
@@ -77,7 +76,7 @@ def hash_cmd(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
-    json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    json: JsonOption = False,
 ) -> None:
     """Print a scrypt hash of a password, for `password = "..."` under [serve.users.NAME]."""
     from provenance.serve.passwords import hash_password
@@ -97,7 +96,7 @@ def hash_cmd(
 
 @users_app.command("token")
 def token_cmd(
-    json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    json: JsonOption = False,
 ) -> None:
     """Print a new API token (shown once) and its SHA-256, for `token_sha256 = "..."`."""
     from provenance.serve.passwords import new_token

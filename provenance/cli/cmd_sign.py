@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import EXIT_BLOCKED, EXIT_ERROR, EXIT_OK, PolicyBlocked, ProvenantError
 
@@ -66,7 +67,7 @@ def sign(
             "records the failure); refused by default.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Screen, sign (C2PA) and record images generated elsewhere; originals stay untouched.
 

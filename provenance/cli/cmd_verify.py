@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance.cli import _output
+from provenance.cli._output import JsonOption
 from provenance.cli._state import state
 from provenance.errors import BadInputError
 
@@ -44,9 +45,7 @@ def verify(
             "repeatable.",
         ),
     ] = None,
-    json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per file on stdout.")
-    ] = False,
+    json: JsonOption = False,
     workers: Annotated[
         int | None,
         typer.Option(
