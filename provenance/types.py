@@ -92,6 +92,19 @@ class ModelInfo:
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def external(cls, name: str = "external", license: str = "unknown") -> ModelInfo:
+        """The card of an image no generator of ours made (`sign`, inputs being screened):
+        what the studio declares about its model, and nothing we cannot know."""
+        return cls(
+            name=name,
+            version="",
+            architecture="unknown (generated outside Provenant)",
+            license=license,
+            training_data="unknown",
+            weights_sha256="",
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form used in the manifest and the ledger."""
         return {

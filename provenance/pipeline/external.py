@@ -84,14 +84,7 @@ class ImportResult:
 
 def declared_card(spec: ImportSpec) -> ModelInfo:
     """The model card for a model Provenant did not run: what the studio declares, no more."""
-    return ModelInfo(
-        name=spec.model,
-        version="",
-        architecture="unknown (generated outside Provenant)",
-        license=spec.model_license,
-        training_data="unknown",
-        weights_sha256="",
-    )
+    return ModelInfo.external(spec.model, spec.model_license)
 
 
 def sign_external(

@@ -28,14 +28,7 @@ from provenance.verdict import Verdict
 log = logging.getLogger(__name__)
 
 #: Model card used when screening a picture that no generator of ours made (inputs, imports).
-EXTERNAL_IMAGE = ModelInfo(
-    name="external",
-    version="",
-    architecture="unknown",
-    license="unknown",
-    training_data="unknown",
-    weights_sha256="",
-)
+EXTERNAL_IMAGE = ModelInfo.external()
 
 
 @dataclass
