@@ -32,11 +32,10 @@ from provenance.credentials.editing import (
 )
 from provenance.credentials.parent import NO_CREDENTIALS, ParentIngredient, parent_ingredient
 from provenance.errors import BadInputError, LedgerError
-from provenance.ids import new_asset_id
 from provenance.imageio import open_image, read_file, sniff_mime
 from provenance.ledger import AssetRecord
 from provenance.pipeline.policyset import as_screenable
-from provenance.pipeline.recording import asset_record
+from provenance.pipeline.publish import Publication, publish
 from provenance.pipeline.studio import Studio
 from provenance.types import GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
@@ -268,57 +267,32 @@ def _sign_and_store(
     human: HumanStep,
     out_dir: Path,
 ) -> EditResult:
-    from provenance.credentials.manifest import ManifestSpec, build_manifest
-
-    asset_id = new_asset_id()
-    attributions = [a for v in verdicts for a in v.attributions]
-    ingredients = (parent.image,) if parent else ()
-    degraded = studio.degraded_layers
-    params: dict[str, Any] = {"source_file": edited.name, **human.as_dict()}
-    manifest = build_manifest(
-        ManifestSpec(
-            asset_id=asset_id,
-            title=edited.name,
-            request=request,
-            model=image.model_info,
-            seed=None,
-            params=params,
-            prompt_verdict=verdicts[0],
-            image_verdict=verdicts[1],
-            attributions=attributions,
-            manifest_settings=studio.settings.manifest,
-            prompt_salt=studio.prompt_salt,
-            generator=HUMAN_GENERATOR,
-            policies=studio.policies.names,
-            ingredients=ingredients,
-            edits=human.edit_steps(),
-            parent=parent.credentials if parent and parent.credentials.manifests else None,
-            degraded=degraded,
-            origin="human" if human.created else "edited",
-            contributors=(human.contributor(),),
-        )
-    )
-    signed = studio.signer.sign(data, mime, manifest, ingredients)
     parent_record = parent.ledger_record() if parent else None
     if parent_record is not None and parent_record.manifest_label is None:
         parent_record = replace(parent_record, validation_state=None)
-    record = asset_record(
-        request=request,
-        image=image,
-        asset_id=asset_id,
-        mime=mime,
-        signed=signed,
-        verdicts=verdicts,
-        attributions=attributions,
-        signer_fingerprint=studio.signer_fingerprint,
-        prompt_salt=studio.prompt_salt,
-        settings=studio.settings,
-        seed=None,
-        degraded_layers=degraded,
-        ingredients=(parent_record,) if parent_record else (),
-        contributors=(human.contributor(),),
+    published = publish(
+        studio,
+        Publication(
+            request=request,
+            image=image,
+            data=data,
+            mime=mime,
+            verdicts=verdicts,
+            attributions=[a for v in verdicts for a in v.attributions],
+            out_dir=out_dir,
+            filename=edited.name,
+            seed=None,
+            params={"source_file": edited.name, **human.as_dict()},
+            ingredients=(parent.image,) if parent else (),
+            ledger_ingredients=(parent_record,) if parent_record else (),
+            edits=human.edit_steps(),
+            parent=parent.credentials if parent and parent.credentials.manifests else None,
+            generator=HUMAN_GENERATOR,
+            origin="human" if human.created else "edited",
+            contributors=(human.contributor(),),
+        ),
     )
-    stored = studio.store.commit(out_dir, edited.name, signed.data, record)
+    asset_id, signed, stored = published.asset_id, published.signed, published.stored
     links = [i.source_asset_id for i in record_of(stored.entry).ingredients]
     return EditResult(
         edited,

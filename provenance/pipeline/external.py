@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.credentials.parent import ParentIngredient, parent_ingredient
 from provenance.errors import BadInputError, PolicyBlocked
-from provenance.ids import new_asset_id
 from provenance.imageio import open_image, read_file, sniff_mime
 from provenance.pipeline.policyset import as_screenable
-from provenance.pipeline.recording import asset_record
+from provenance.pipeline.publish import Publication, publish
 from provenance.pipeline.studio import Studio
 from provenance.types import GeneratedImage, GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
@@ -159,53 +158,31 @@ def _sign_and_store(
     out_dir: Path | None,
     parent: ParentIngredient | None,
 ) -> ImportResult:
-    from provenance.credentials.manifest import ManifestSpec, build_import_manifest
-
-    asset_id = new_asset_id()
     attributions = [a for v in verdicts for a in v.attributions]
-    ingredients = (parent.image,) if parent else ()
-    degraded = studio.degraded_layers
-    manifest = build_import_manifest(
-        ManifestSpec(
-            asset_id=asset_id,
-            title=source.name,
+    published = publish(
+        studio,
+        Publication(
             request=request,
-            model=image.model_info,
+            image=image,
+            data=data,
+            mime=mime,
+            verdicts=verdicts,
+            attributions=attributions,
+            out_dir=source.parent if out_dir is None else out_dir,
+            filename=source.name,
             seed=None,
             params={"source_file": source.name},
-            prompt_verdict=verdicts[0] if request.prompt else None,
-            image_verdict=verdicts[1],
-            attributions=attributions,
-            manifest_settings=studio.settings.manifest,
-            prompt_salt=studio.prompt_salt,
-            generator=request.generator,
-            policies=studio.policies.names,
-            ingredients=ingredients,
+            ingredients=(parent.image,) if parent else (),
+            ledger_ingredients=(parent.ledger_record(),) if parent else None,
             edits=_resign_steps(request, image) if parent else (),
             parent=parent.credentials if parent else None,
-            degraded=degraded,
-        )
+            imported=True,
+            prompt_in_manifest=bool(request.prompt),
+            overwrite=out_dir is None,
+        ),
     )
-    signed = studio.signer.sign(data, mime, manifest, ingredients)
-    record = asset_record(
-        request=request,
-        image=image,
-        asset_id=asset_id,
-        mime=mime,
-        signed=signed,
-        verdicts=verdicts,
-        attributions=attributions,
-        signer_fingerprint=studio.signer_fingerprint,
-        prompt_salt=studio.prompt_salt,
-        settings=studio.settings,
-        seed=None,
-        degraded_layers=degraded,
-        ingredients=(parent.ledger_record(),) if parent else None,
-    )
-    target = source.parent if out_dir is None else out_dir
-    stored = studio.store.commit(
-        target, source.name, signed.data, record, overwrite=out_dir is None
-    )
+    asset_id, signed, stored = published.asset_id, published.signed, published.stored
+    degraded = studio.degraded_layers
     return ImportResult(
         source,
         stored.path,

@@ -22,19 +22,17 @@ written into every manifest's policy assertion and every ledger row.
 from __future__ import annotations
 
 import secrets
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provenance.config import Settings
 from provenance.errors import PolicyBlocked
-from provenance.ids import new_asset_id, output_filename, validate_request_id
+from provenance.ids import output_filename, validate_request_id
 from provenance.imageio import MIME_BY_FORMAT, encode_image
 from provenance.pipeline.policyset import PolicySet, bypass_record
-from provenance.pipeline.recording import asset_record, refusal_id, refusal_record
+from provenance.pipeline.publish import Publication, publish, timed
+from provenance.pipeline.recording import refusal_id, refusal_record
 from provenance.pipeline.results import GenerationResult, ImageResult, RefusalResult
 from provenance.plugins import get_generator
 from provenance.types import Attribution, GeneratedImage, GenerationRequest
@@ -226,9 +224,9 @@ class Studio:
         generator = self.generator_for(request)
         _ = self.policies  # a policy layer that cannot run stops the request before any work
         request = request.with_model_card(generator.model_info())
-        with _timed(timings, "screen_prompt"):
+        with timed(timings, "screen_prompt"):
             prompt_verdict = self._screen_request(request)
-        with _timed(timings, "generate"):
+        with timed(timings, "generate"):
             images = generator.generate(request)
         result = GenerationResult(request.request_id, "done", prompt_verdict, timings_ms=timings)
         for image in images:
@@ -292,9 +290,9 @@ class Studio:
         """Screen, sign and store one output; a refused image is recorded, not written."""
         mime = MIME_BY_FORMAT[self.settings.manifest.output_format]
         timings = result.timings_ms
-        with _timed(timings, "screen_image"):
+        with timed(timings, "screen_image"):
             image_verdict = self.policies.screen_image(image, request)
-        with _timed(timings, "encode"):
+        with timed(timings, "encode"):
             data = encode_image(image.pixels, mime, self.settings.manifest.jpeg_quality)
         if image_verdict.refuses:
             import hashlib
@@ -306,39 +304,25 @@ class Studio:
                 rid = refusal_id(request.request_id, "image", image.index)
                 result.refusals.append(RefusalResult(rid, "image", image.index, image_verdict))
             return
-        asset_id = new_asset_id()
         filename = output_filename(request.request_id, image.index, mime)
-        attributions = _merge_attributions(prompt_verdict, image_verdict)
-        with _timed(timings, "sign"):
-            signed = self._sign(
-                request,
-                image,
-                asset_id,
-                filename,
-                mime,
-                data,
-                attributions,
-                (
-                    prompt_verdict,
-                    image_verdict,
-                ),
-            )
-        record = asset_record(
-            request=request,
-            image=image,
-            asset_id=asset_id,
-            mime=mime,
-            signed=signed,
-            verdicts=(prompt_verdict, image_verdict),
-            attributions=attributions,
-            signer_fingerprint=self.signer_fingerprint,
-            seed=image.seed,
-            prompt_salt=self.prompt_salt,
-            settings=self.settings,
-            degraded_layers=self.degraded_layers,
+        published = publish(
+            self,
+            Publication(
+                request=request,
+                image=image,
+                data=data,
+                mime=mime,
+                verdicts=(prompt_verdict, image_verdict),
+                attributions=_merge_attributions(prompt_verdict, image_verdict),
+                out_dir=out_dir,
+                filename=filename,
+                seed=image.seed,
+                params=image.params,
+                ingredients=request.input_images,
+            ),
+            timings,
         )
-        with _timed(timings, "store"):
-            stored = self.store.commit(out_dir, filename, signed.data, record)
+        asset_id, signed, stored = published.asset_id, published.signed, published.stored
         result.images.append(
             ImageResult(
                 index=image.index,
@@ -350,38 +334,6 @@ class Studio:
                 verdict=image_verdict,
             )
         )
-
-    def _sign(
-        self,
-        request: GenerationRequest,
-        image: GeneratedImage,
-        asset_id: str,
-        filename: str,
-        mime: str,
-        data: bytes,
-        attributions: list[Attribution],
-        verdicts: tuple[Verdict, Verdict],
-    ) -> Any:
-        from provenance.credentials.manifest import ManifestSpec, build_manifest
-
-        spec = ManifestSpec(
-            asset_id=asset_id,
-            title=filename,
-            request=request,
-            model=image.model_info,
-            seed=image.seed,
-            params=image.params,
-            prompt_verdict=verdicts[0],
-            image_verdict=verdicts[1],
-            attributions=attributions,
-            ingredients=request.input_images,
-            manifest_settings=self.settings.manifest,
-            prompt_salt=self.prompt_salt,
-            generator=request.generator,
-            policies=self.policies.names,
-            degraded=self.degraded_layers,
-        )
-        return self.signer.sign(data, mime, build_manifest(spec), request.input_images)
 
 
 def _merge_attributions(*verdicts: Verdict) -> list[Attribution]:
@@ -397,13 +349,3 @@ def _merge_attributions(*verdicts: Verdict) -> list[Attribution]:
 
 def _skipped(request: GenerationRequest, note: str) -> GenerationResult:
     return GenerationResult(request.request_id, "skipped", Verdict.allow(), note=note)
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    """Accumulate wall time per stage (the pipeline benchmark reports where time goes)."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000

@@ -1,0 +1,159 @@
+"""Signing and recording one output: the one path that `generate`, `sign` and signed edits share.
+
+Every image that leaves the studio goes through `publish`: its manifest is built from what the
+studio knows (manifest settings, prompt salt, enabled policies, bypassed layers), c2pa signs
+it, and the file and its ledger row are committed together (`AssetStore.commit`).  The callers
+differ only in what they declare about the image (`Publication`): its title and file name,
+seed and parameters, ingredients, edit steps, the parent's credentials and the people
+involved.  Keeping one path means a new assertion, ledger column or soft binding is added
+once and reaches every output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from provenance.ids import new_asset_id
+from provenance.pipeline.recording import asset_record
+from provenance.types import Attribution, GeneratedImage, GenerationRequest, InputImage
+from provenance.verdict import Verdict
+
+if TYPE_CHECKING:
+    from provenance.config import Settings
+    from provenance.credentials.manifest import EditStep
+    from provenance.credentials.parent import ParentCredentials
+    from provenance.credentials.signing import CredentialSigner, SignedAsset
+    from provenance.ledger.records import IngredientRecord
+    from provenance.pipeline.policyset import PolicySet
+    from provenance.pipeline.store import AssetStore, StoredAsset
+
+
+class Publisher(Protocol):
+    """What publishing needs of the studio (`provenance.pipeline.studio.Studio` is one)."""
+
+    settings: Settings
+
+    @property
+    def prompt_salt(self) -> bytes | None: ...
+    @property
+    def policies(self) -> PolicySet: ...
+    @property
+    def degraded_layers(self) -> dict[str, str]: ...
+    @property
+    def signer(self) -> CredentialSigner: ...
+    @property
+    def signer_fingerprint(self) -> str: ...
+    @property
+    def store(self) -> AssetStore: ...
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the caller declares about one image about to be signed and recorded.
+
+    `verdicts` are (prompt, image); `prompt_in_manifest` is False for a `sign` without a
+    prompt, whose manifest then carries no prompt verdict.  `ingredients` go into the
+    manifest (c2pa copies their stores); `ledger_ingredients`, when given, replace the
+    request's input images in the ledger row (a parent with its label and validation state).
+    """
+
+    request: GenerationRequest
+    image: GeneratedImage
+    data: bytes
+    mime: str
+    verdicts: tuple[Verdict, Verdict]
+    attributions: Sequence[Attribution]
+    out_dir: Path
+    filename: str
+    seed: int | None
+    params: Mapping[str, Any]
+    ingredients: Sequence[InputImage] = ()
+    ledger_ingredients: Sequence[IngredientRecord] | None = None
+    edits: Sequence[EditStep] = ()
+    parent: ParentCredentials | None = None
+    generator: str | None = None
+    imported: bool = False
+    origin: str | None = None
+    contributors: Sequence[Mapping[str, Any]] = ()
+    prompt_in_manifest: bool = True
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class Published:
+    """The signed bytes and the committed file and ledger row of one output."""
+
+    asset_id: str
+    signed: SignedAsset
+    stored: StoredAsset
+
+
+def publish(
+    studio: Publisher, pub: Publication, timings: dict[str, float] | None = None
+) -> Published:
+    """Build the manifest, sign, and commit the file with its ledger row."""
+    from provenance.credentials.manifest import ManifestSpec, build_manifest
+
+    asset_id = new_asset_id()
+    degraded = studio.degraded_layers
+    spec = ManifestSpec(
+        asset_id=asset_id,
+        title=pub.filename,
+        request=pub.request,
+        model=pub.image.model_info,
+        seed=pub.seed,
+        params=pub.params,
+        prompt_verdict=pub.verdicts[0] if pub.prompt_in_manifest else None,
+        image_verdict=pub.verdicts[1],
+        attributions=pub.attributions,
+        ingredients=pub.ingredients,
+        manifest_settings=studio.settings.manifest,
+        prompt_salt=studio.prompt_salt,
+        generator=pub.generator or pub.request.generator,
+        policies=studio.policies.names,
+        imported=pub.imported,
+        edits=pub.edits,
+        parent=pub.parent,
+        degraded=degraded,
+        origin=pub.origin,
+        contributors=pub.contributors,
+    )
+    with timed(timings, "sign"):
+        signed = studio.signer.sign(pub.data, pub.mime, build_manifest(spec), pub.ingredients)
+    record = asset_record(
+        request=pub.request,
+        image=pub.image,
+        asset_id=asset_id,
+        mime=pub.mime,
+        signed=signed,
+        verdicts=pub.verdicts,
+        attributions=pub.attributions,
+        signer_fingerprint=studio.signer_fingerprint,
+        prompt_salt=studio.prompt_salt,
+        settings=studio.settings,
+        seed=pub.seed,
+        degraded_layers=degraded,
+        ingredients=pub.ledger_ingredients,
+        contributors=pub.contributors or None,
+    )
+    with timed(timings, "store"):
+        stored = studio.store.commit(
+            pub.out_dir, pub.filename, signed.data, record, overwrite=pub.overwrite
+        )
+    return Published(asset_id, signed, stored)
+
+
+@contextmanager
+def timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Add the wall time of the block to `timings[stage]` (milliseconds), when asked."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1000
