@@ -1,77 +1,20 @@
-"""What is installed and what a model is: the library side of `generators list` and
-`models info`.
+"""Which built-in generator runs a model: the files' layout, read without importing torch.
 
-`list_generators` reports every plugin registered under `provenant.generators` (built-in or
-third-party) with its configured model and whether the weights are there; a plugin that
-fails to import is reported on its own row instead of hiding the others.  `describe_model`
-tells which generator runs a path (or preset) from its files, then asks that generator for
-the model card, so `models info` shows exactly the card that would go into a manifest.
-Nothing here imports torch.
+The built-in plugins' `recognises` and `configured_model` hooks use these; the core's
+`provenance.catalog` (`generators list`, `models info`) reaches them only through those hooks.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance import plugins
-from provenance.errors import BadInputError, ProvenantError, WeightsError
 from provenance.generators.locate import PRESETS, locate_model
-from provenance.protocols import WeightsStatus
-from provenance.types import ModelInfo
 
 if TYPE_CHECKING:
     from provenance.config import Settings
-
-
-@dataclass(frozen=True)
-class GeneratorListing:
-    """One row of `provenant generators list`."""
-
-    name: str
-    version: str
-    distribution: str
-    model: str | None
-    weights: WeightsStatus
-    is_default: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (`generators list --json`, one object per line)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "distribution": self.distribution,
-            "model": self.model,
-            "weights_present": self.weights.present,
-            "weights_detail": self.weights.detail,
-            "default": self.is_default,
-        }
-
-
-def list_generators(settings: Settings) -> list[GeneratorListing]:
-    """Every installed generator plugin, its configured model and its weights status."""
-    rows = []
-    for info in plugins.installed("generator"):
-        model = settings.generators.options_for(info.name).get("model")
-        model = config_relative(model, settings)
-        try:
-            status = plugins.get_generator(info.name).check_weights(model)
-        except ProvenantError as exc:
-            status = WeightsStatus(present=False, detail=f"plugin unusable: {exc.diagnostics()}")
-        rows.append(
-            GeneratorListing(
-                name=info.name,
-                version=info.version,
-                distribution=info.distribution,
-                model=model,
-                weights=status,
-                is_default=settings.generators.default == info.name,
-            )
-        )
-    return rows
 
 
 def config_relative(model: Any, settings: Settings) -> str | None:
@@ -97,20 +40,6 @@ def runs_model(name: str, model: str) -> bool:
     if name != "torchscript" and _is_torchscript(path):
         return False  # a scripted `.pt` is TorchScript's, not a style network's
     return any(matches(path) for family, matches in _DETECTORS if family == name)
-
-
-def detect_generator(model: str) -> str:
-    """Which built-in generator runs `model`, from a preset name or the files' layout."""
-    preset = PRESETS.get(model)
-    if preset is not None:
-        return preset.generator
-    path = locate_model(model, "?").path
-    for name, matches in _DETECTORS:
-        if matches(path):
-            return name
-    raise BadInputError(
-        f"{path}: cannot tell which generator runs this model; pass --generator NAME"
-    )
 
 
 def _config_architecture(path: Path) -> str | None:
@@ -141,36 +70,3 @@ _DETECTORS = (
         lambda p: p.suffix in (".pth", ".pt", ".safetensors") and not _is_torchscript(p),
     ),
 )
-
-
-@dataclass(frozen=True)
-class ModelDescription:
-    """What `provenant models info` prints: the card, and the state of the weights."""
-
-    generator: str
-    model: str
-    card: ModelInfo
-    weights: WeightsStatus
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (`models info --json`)."""
-        return {
-            "generator": self.generator,
-            "model": self.model,
-            "card": self.card.as_dict(),
-            "weights_present": self.weights.present,
-            "weights_detail": self.weights.detail,
-        }
-
-
-def describe_model(
-    model: str, settings: Settings, generator: str | None = None
-) -> ModelDescription:
-    """The model card of `model` (path or preset); broken weights are a `WeightsError`."""
-    name = generator or detect_generator(model)
-    cls = plugins.get_generator(name)
-    status = cls.check_weights(model)
-    if not status.present:
-        raise WeightsError(status.detail)
-    card = cls(model, {}, settings).model_info()
-    return ModelDescription(name, model, card, status)

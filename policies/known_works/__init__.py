@@ -9,6 +9,20 @@ matching), `policy` (`KnownWorksPolicy`, registered as the `known_works` entry p
 
 from __future__ import annotations
 
-from provenance.policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provenance.policies.known_works.policy import KnownWorksOptions, KnownWorksPolicy
+
+
+def __getattr__(name: str) -> Any:
+    """The policy classes on first use: the CLI loads this plugin's `works` command on every
+    run, and `verify` must not pay for the registry's SQLAlchemy models."""
+    if name in ("KnownWorksOptions", "KnownWorksPolicy"):
+        from provenance.policies.known_works import policy
+
+        return getattr(policy, name)
+    raise AttributeError(name)
+
 
 __all__ = ["KnownWorksOptions", "KnownWorksPolicy"]

@@ -66,7 +66,16 @@ def unpack_features(data: bytes) -> Features:
 
 
 def extract(image: Image.Image, max_features: int = REFERENCE_FEATURES) -> Features:
-    """ORB keypoints and descriptors of `image`, reduced to `FEATURE_SIDE` on its long side."""
+    """ORB keypoints and descriptors of `image`, reduced to `FEATURE_SIDE` on its long side.
+
+    A sliver (a side under 32 pixels, as in 16384x1 hostile files) has no local features."""
+    if min(image.size) < 32:
+        return Features(
+            np.zeros((0, 2), np.float32),
+            np.zeros((0, DESCRIPTOR_BYTES), np.uint8),
+            image.size[0],
+            image.size[1],
+        )
     gray = _gray(image)
     orb = cv2.ORB_create(  # type: ignore[attr-defined]
         nfeatures=max_features, scaleFactor=1.2, nlevels=8, fastThreshold=12

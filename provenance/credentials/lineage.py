@@ -344,7 +344,13 @@ def credentials_lineage(store: Mapping[str, Any], title: str) -> Lineage:
         root = LineageStep(UNSIGNED_INPUT, title)
         root.problems.append("no readable active manifest")
         return Lineage("credentials", root)
-    root = _manifest_step(manifests, str(active), title, None, (), store)
+    try:
+        root = _manifest_step(manifests, str(active), title, None, (), store)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        # Assertion data of an unexpected shape (another tool's, or a damaged file): the
+        # chain cannot be read, which is said, never raised.
+        root = LineageStep(SIGNED_STEP, title)
+        root.problems.append("the manifest store's assertions have an unexpected shape")
     return Lineage("credentials", root)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -30,22 +29,35 @@ def _versions_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "versions"
 
 
+def _package_dir(name: str, dotted: str) -> Path:
+    """The folder of package `dotted`, found without running the `__init__` of the packages
+    above it (the known-works plugin's would load SQLAlchemy on `verify`'s path)."""
+    head, _, rest = dotted.partition(".")
+    second, _, tail = rest.partition(".")
+    base = f"{head}.{second}" if second else head
+    try:
+        spec = importlib.util.find_spec(base)
+    except (ImportError, ValueError) as exc:
+        raise PluginValidationError(f"migrations plugin {name!r} ({dotted}): {exc}") from exc
+    if spec is None or not spec.submodule_search_locations:
+        raise PluginValidationError(
+            f"migrations plugin {name!r} ({dotted}) is not a package with a directory"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))).joinpath(
+        *tail.split(".") if tail else ()
+    )
+    if not (folder / "__init__.py").is_file():
+        raise PluginValidationError(
+            f"migrations plugin {name!r} ({dotted}) is not a package with a directory"
+        )
+    return folder
+
+
 def version_locations() -> list[Path]:
     """The core's revisions first, then each plugin's, in entry-point name order."""
     found = [_versions_dir()]
     for ep in sorted(entry_points(group=MIGRATIONS_GROUP), key=lambda e: e.name):
-        try:
-            package = import_module(ep.value)
-        except ImportError as exc:
-            raise PluginValidationError(
-                f"migrations plugin {ep.name!r} ({ep.value}) failed to import: {exc}"
-            ) from exc
-        where = getattr(package, "__file__", None)
-        if not where:
-            raise PluginValidationError(
-                f"migrations plugin {ep.name!r} ({ep.value}) is not a package with a directory"
-            )
-        found.append(Path(where).parent)
+        found.append(_package_dir(ep.name, ep.value))
     return found
 
 

@@ -35,7 +35,7 @@ from provenance.errors import BadInputError, LedgerError
 from provenance.imageio import open_image, read_file, sniff_mime
 from provenance.ledger import AssetRecord
 from provenance.pipeline.policyset import as_screenable
-from provenance.pipeline.publish import Publication, publish
+from provenance.pipeline.publish import Publication, SignedFile, publish
 from provenance.pipeline.studio import Studio
 from provenance.types import GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
@@ -56,15 +56,9 @@ class EditRequest:
 
 
 @dataclass(frozen=True)
-class EditResult:
+class EditResult(SignedFile):
     """One signed and recorded human step."""
 
-    source: Path
-    path: Path
-    asset_id: str
-    sha256: str
-    manifest_label: str
-    verdict: Verdict
     human: HumanStep
     licence: str
     parent: ParentIngredient | None = None
@@ -73,12 +67,7 @@ class EditResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: the object `sign --json` prints for the file."""
         return {
-            "source": str(self.source),
-            "path": str(self.path),
-            "asset_id": self.asset_id,
-            "sha256": self.sha256,
-            "manifest_label": self.manifest_label,
-            "verdict": self.verdict.as_dict(),
+            **self.file_dict(),
             "human": self.human.as_dict(),
             "licence": self.licence,
             "parent": (

@@ -27,7 +27,7 @@ from provenance.credentials.parent import ParentIngredient, parent_ingredient
 from provenance.errors import BadInputError, PolicyBlocked
 from provenance.imageio import open_image, read_file, sniff_mime
 from provenance.pipeline.policyset import as_screenable
-from provenance.pipeline.publish import Publication, publish
+from provenance.pipeline.publish import Publication, SignedFile, publish
 from provenance.pipeline.studio import Studio
 from provenance.types import GeneratedImage, GenerationRequest, ModelInfo, new_id
 from provenance.verdict import Verdict
@@ -55,27 +55,16 @@ class ImportSpec:
 
 
 @dataclass(frozen=True)
-class ImportResult:
+class ImportResult(SignedFile):
     """One signed and recorded import."""
 
-    source: Path
-    path: Path
-    asset_id: str
-    sha256: str
-    manifest_label: str
-    verdict: Verdict
     parent: ParentIngredient | None = None
     degraded: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form: one object per file in `sign --json`."""
         return {
-            "source": str(self.source),
-            "path": str(self.path),
-            "asset_id": self.asset_id,
-            "sha256": self.sha256,
-            "manifest_label": self.manifest_label,
-            "verdict": self.verdict.as_dict(),
+            **self.file_dict(),
             "parent": self.parent.credentials.as_dict() if self.parent else None,
             "degraded": dict(self.degraded or {}),
         }

@@ -85,6 +85,29 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class SignedFile:
+    """What `sign` reports for every file it signed (imports and human steps alike)."""
+
+    source: Path
+    path: Path
+    asset_id: str
+    sha256: str
+    manifest_label: str
+    verdict: Verdict
+
+    def file_dict(self) -> dict[str, Any]:
+        """The fields every `sign --json` object starts with."""
+        return {
+            "source": str(self.source),
+            "path": str(self.path),
+            "asset_id": self.asset_id,
+            "sha256": self.sha256,
+            "manifest_label": self.manifest_label,
+            "verdict": self.verdict.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
 class Published:
     """The signed bytes and the committed file and ledger row of one output."""
 

@@ -85,7 +85,7 @@ def test_plugin_modules_and_model_cards_never_import_torch(
 import sys
 from provenance.config import Settings
 from provenance.plugins import get_generator
-from provenance.generators.catalog import list_generators
+from provenance.catalog import list_generators
 settings = Settings.load(home={str(tmp_path / "home")!r}, env={{}})
 models = [
     ("diffusion", {str(tiny_models.diffusion)!r}),
