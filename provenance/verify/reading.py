@@ -13,6 +13,11 @@ subject, issuer, serial, validity; ~0.25 ms), so a damaged certificate that c2pa
 accepts cannot break the report.  c2pa-python hands out no certificate bytes for the claim
 signer (c2pa's `SignatureInfo.cert_chain` is never serialised), so `--certs` shows these
 facts without PEM.
+
+crJSON and the detailed JSON re-decode every assertion, and c2pa-rs sizes its buffers by the
+lengths a broken assertion declares: on a 40 KB file whose `c2pa.hash.data` CBOR was damaged
+either call allocated 1.7 GB.  When c2pa already reports `assertion.cbor.invalid`, neither is
+called; the report is invalid anyway and its signer comes from c2pa's `signature_info`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from provenance.errors import BadInputError
 from provenance.imageio import check_dimensions, sniff_mime
 from provenance.verify.identities import apply_identities, read_identities
 from provenance.verify.report import (
+    IdentityReport,
     IngredientReport,
     SignerInfo,
     State,
@@ -74,9 +80,13 @@ def read_credentials(
     try:
         with c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
             store = json.loads(reader.json())
-            certificate = _certificate_info(reader.crjson, store.get("active_manifest"))
-            detailed = json.loads(reader.detailed_json()) if details else None
-            identities = read_identities(store, reader.detailed_json, cawg_anchors)
+            certificate: dict[str, Any] = {}
+            detailed: dict[str, Any] | None = None
+            identities: tuple[IdentityReport, ...] = ()
+            if _assertions_decode(store):
+                certificate = _certificate_info(reader.crjson, store.get("active_manifest"))
+                detailed = json.loads(reader.detailed_json()) if details else None
+                identities = read_identities(store, reader.detailed_json, cawg_anchors)
     except c2pa.C2paError as exc:
         return VerificationReport(path, _error_state(exc), _error_reason(exc), mime=mime)
     report = _report_from_store(path, mime, store, certificate)
@@ -84,6 +94,33 @@ def read_credentials(
     if details:
         report = _with_details(report, store, detailed, certificate)
     return report
+
+
+#: c2pa's code for an assertion whose CBOR does not decode (see the module docstring).
+_CBOR_INVALID = "assertion.cbor.invalid"
+
+
+def _assertions_decode(store: Mapping[str, Any]) -> bool:
+    """False when c2pa reported an assertion whose CBOR does not decode, anywhere in the
+    store: re-decoding it (crJSON, detailed JSON) is what costs gigabytes."""
+    codes = [s.get("code") for s in _statuses(store.get("validation_status"))]
+    results = store.get("validation_results")
+    if isinstance(results, dict):
+        for part in [results.get("activeManifest"), *_items(results.get("ingredientDeltas"))]:
+            if isinstance(part, dict) and "validationDeltas" in part:
+                part = part["validationDeltas"]
+            if isinstance(part, dict):
+                for kind in ("success", "informational", "failure"):
+                    codes += [s.get("code") for s in _statuses(part.get(kind))]
+    return _CBOR_INVALID not in codes
+
+
+def _statuses(value: Any) -> list[dict[str, Any]]:
+    return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _certificate_info(crjson: Callable[[], str], label: Any) -> dict[str, Any]:

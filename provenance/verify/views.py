@@ -188,6 +188,7 @@ def render_detailed(report: VerificationReport, console: Console) -> None:
     """c2pa's detailed manifest JSON for one file."""
     console.print(f"[bold]{escape(str(report.path))}[/]  {report.state.value}")
     if report.detailed is None:
-        console.print(f"  no manifest: {escape(report.reason)}")
+        what = "no detailed JSON" if report.manifest_store else "no manifest"
+        console.print(f"  {what}: {escape(report.reason)}")
         return
     console.print(json.dumps(report.detailed, indent=2), markup=False, highlight=False)
