@@ -129,14 +129,21 @@ def connect(options: FarmOptions) -> bool:
 
 def pool_size(options: FarmOptions) -> int:
     """Workers to start: as asked, else one per GPU (by `gpus_per_worker`) or per CPU slot."""
-    if options.workers is not None:
-        if options.workers < 1:
-            raise BadInputError("--workers must be at least 1")
-        return options.workers
+    if options.workers is not None and options.workers < 1:
+        raise BadInputError("--workers must be at least 1")
     resources = _ray().cluster_resources()
+    gpus = float(resources.get("GPU", 0))
     if options.gpus_per_worker > 0:
-        return max(1, int(resources.get("GPU", 0) // options.gpus_per_worker))
-    return max(1, int(resources.get("CPU", 1)))
+        # An actor asking for GPUs the cluster lacks would wait forever: refuse up front.
+        fits = int(gpus // options.gpus_per_worker)
+        wanted = options.workers or max(fits, 1)
+        if wanted > fits:
+            raise BadInputError(
+                f"{wanted} workers x {options.gpus_per_worker:g} GPUs need more than the "
+                f"cluster's {gpus:g} GPUs"
+            )
+        return wanted
+    return options.workers or max(1, int(resources.get("CPU", 1)))
 
 
 class Farm:

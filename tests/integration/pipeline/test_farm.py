@@ -177,3 +177,22 @@ def test_ray_is_not_imported_by_the_cli_or_the_local_executor(tmp_path) -> None:
         [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout) is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "threads"], "expected local or ray"),
+        (["--address", "auto"], "need --executor ray"),
+        (["--executor", "ray", "--gpus-per-worker", "4"], "GPUs need more than"),
+        (["--executor", "ray", "--workers", "0"], "at least 1"),
+    ],
+)
+def test_bad_farm_options_are_one_line_errors(
+    studio_home, cli, models, write_batch, tmp_path, args, message
+) -> None:
+    batch = write_batch([_gan(models, "x-1", prompt="a boat", seed=1)])
+    result = cli("generate", "--batch", batch, "--out", tmp_path / "out", *args)
+    assert result.exit_code != EXIT_OK
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
