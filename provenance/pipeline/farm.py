@@ -236,6 +236,8 @@ class Farm:
         return summary
 
     def _replace(self, dead: _Slot) -> None:
+        """A fresh actor in a lost one's place (the old one is killed: it may only be cut off)."""
+        _ray().kill(dead.actor)
         index = self.slots.index(dead)
         self.slots[index] = self._new_slot()
 
