@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ray
 from typer.testing import CliRunner
 
 from provenance.cli import app
@@ -25,8 +26,6 @@ from provenance.ledger import AssetRecord
 from provenance.pipeline.farm import FarmOptions, run_farm_batch
 from provenance.pipeline.requests import read_batch
 from provenance.pipeline.studio import Studio
-
-ray = pytest.importorskip("ray", reason="the farm extra: pip install 'provenant[farm]'")
 
 
 @pytest.fixture(scope="module", autouse=True)
