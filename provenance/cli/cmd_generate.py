@@ -62,12 +62,34 @@ def generate(
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL file, one request (with an id) a line.")
     ] = None,
+    executor: Annotated[
+        str, typer.Option("--executor", help="Where a --batch runs: local, or ray (a cluster).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster: ray://HOST:10001 or auto (default: local)."),
+    ] = None,
+    gpus_per_worker: Annotated[
+        float, typer.Option("--gpus-per-worker", help="GPUs per Ray worker (0: CPU slots).")
+    ] = 0.0,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Ray workers to start (default: one per GPU/CPU slot)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Screen, generate, screen, sign and record images (exit 3 when a policy refuses)."""
     from provenance.pipeline.requests import read_batch, request_from_fields
     from provenance.pipeline.studio import Studio
 
+    if executor not in ("local", "ray"):
+        raise BadInputError(f"--executor {executor!r}: expected local or ray")
+    if executor == "ray" and batch is None:
+        raise BadInputError("--executor ray runs a --batch FILE")
+    if executor == "local" and (address is not None or workers is not None or gpus_per_worker):
+        raise BadInputError("--address, --workers and --gpus-per-worker need --executor ray")
+    if gpus_per_worker < 0:
+        raise BadInputError("--gpus-per-worker must not be negative")
     settings = state(ctx).settings
     default_generator = settings.generators.default
     with Studio(settings) as studio:
@@ -75,7 +97,12 @@ def generate(
             if prompt is not None or init is not None or style is not None or mask is not None:
                 raise BadInputError("--batch takes its requests from the file; drop --prompt etc.")
             lines = read_batch(batch, generator or default_generator)
-            summary = _run_batch(studio, lines, out, as_json)
+            farm = None
+            if executor == "ray":
+                from provenance.pipeline.farm import FarmOptions
+
+                farm = FarmOptions(address, gpus_per_worker, workers)
+            summary = _run_batch(studio, lines, out, as_json, farm)
             raise typer.Exit(summary.exit_code)
         fields = {
             "id": request_id,
@@ -114,23 +141,40 @@ def _run_single(studio: Any, request: Any, out: Path) -> RequestOutcome:
     return outcome
 
 
-def _run_batch(studio: Any, lines: Any, out: Path, as_json: bool) -> BatchSummary:
-    from provenance.pipeline.batch import run_batch
+def _run_batch(studio: Any, lines: Any, out: Path, as_json: bool, farm: Any = None) -> BatchSummary:
+    """Run the batch locally, or on Ray when `farm` (its `FarmOptions`) is given."""
+    import time
 
     parsed = list(lines)
+    counts = {"done": 0, "failed": 0, "refused": 0}
+    images = 0
+    started = time.perf_counter()
     with _output.progress("generating", total=len(parsed), enabled=not as_json) as bar:
 
         def report(outcome: RequestOutcome) -> None:
+            nonlocal images
             print_outcome(outcome, as_json)
-            bar.advance(1, description=f"generating ({outcome.request_id})")
+            kind = {"blocked": "refused", "partial": "refused", "failed": "failed"}
+            counts[kind.get(outcome.outcome, "done")] += 1
+            images += len(outcome.result.images) if outcome.result else 0
+            rate = images / max(time.perf_counter() - started, 1e-9)
+            tally = ", ".join(f"{v} {k}" for k, v in counts.items())
+            bar.advance(1, description=f"generating ({tally}; {rate:.1f} img/s)")
 
-        summary = run_batch(studio, parsed, out, on_outcome=report)
+        if farm is None:
+            from provenance.pipeline.batch import run_batch
+
+            summary = run_batch(studio, parsed, out, on_outcome=report)
+        else:
+            from provenance.pipeline.farm import run_farm_batch
+
+            summary = run_farm_batch(studio, parsed, out, farm, on_outcome=report)
     if as_json:
         _output.emit_json(summary.as_dict())
     else:
-        counts = ", ".join(f"{v} {k}" for k, v in summary.counts.items() if v)
-        images = summary.images
-        _output.info(f"{len(parsed)} requests: {counts or 'none'}; {images} images in {out}")
+        tallies = ", ".join(f"{v} {k}" for k, v in summary.counts.items() if v)
+        total = summary.images
+        _output.info(f"{len(parsed)} requests: {tallies or 'none'}; {total} images in {out}")
     return summary
 
 

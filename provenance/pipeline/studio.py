@@ -22,7 +22,8 @@ written into every manifest's policy assertion and every ledger row.
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,19 @@ if TYPE_CHECKING:
 
 #: Seeds are drawn from [0, 2**31) when a request brings none, and recorded.
 SEED_RANGE = 2**31
+
+
+@dataclass
+class Planned:
+    """A request ready for its pixels: prepared (seed fixed), screened, with its model card.
+
+    `pending` are the image indices not yet recorded (a resumed request makes only those).
+    """
+
+    request: GenerationRequest
+    pending: tuple[int, ...]
+    prompt_verdict: Verdict
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Studio:
@@ -209,6 +223,21 @@ class Studio:
         Raises `PolicyBlocked` (after recording the refusal) when the prompt or an input image
         is refused.  Re-running a request id that was already done records nothing twice.
         """
+        planned = self.plan(request, out_dir)
+        if isinstance(planned, GenerationResult):
+            return planned
+        generator = self.generator_for(planned.request)
+        with timed(planned.timings, "generate"):
+            images = generator.generate(planned.request)
+        return self.finish(planned, images, out_dir)
+
+    def plan(self, request: GenerationRequest, out_dir: str | Path) -> Planned | GenerationResult:
+        """Everything before generation: seed fixed, crash recovery, skip checks, prompt screen.
+
+        Returns a skipped result when nothing is left to do, else the `Planned` request whose
+        pixels any executor may produce (here, or on a remote worker: the seed is fixed now,
+        so a retry elsewhere makes the same images).  Raises `PolicyBlocked` as `generate`.
+        """
         out = Path(out_dir)
         timings: dict[str, float] = {}
         request = self.prepare(request)
@@ -218,7 +247,7 @@ class Studio:
         state = self.ledger.request_state(request.request_id)
         if state.refused:
             return _skipped(request, f"refused earlier at the {state.refusal_stage} stage")
-        pending = [i for i in range(request.num_images) if not state.is_done(i)]
+        pending = tuple(i for i in range(request.num_images) if not state.is_done(i))
         if not pending:
             return _skipped(request, "already done")
         generator = self.generator_for(request)
@@ -226,12 +255,19 @@ class Studio:
         request = request.with_model_card(generator.model_info())
         with timed(timings, "screen_prompt"):
             prompt_verdict = self._screen_request(request)
-        with timed(timings, "generate"):
-            images = generator.generate(request)
-        result = GenerationResult(request.request_id, "done", prompt_verdict, timings_ms=timings)
+        return Planned(request, pending, prompt_verdict, timings)
+
+    def finish(
+        self, planned: Planned, images: Sequence[GeneratedImage], out_dir: str | Path
+    ) -> GenerationResult:
+        """Screen, sign and record the generated pixels of a planned request (here only)."""
+        request, prompt_verdict = planned.request, planned.prompt_verdict
+        result = GenerationResult(
+            request.request_id, "done", prompt_verdict, timings_ms=planned.timings
+        )
         for image in images:
-            if image.index in pending:
-                self._finish_image(request, image, prompt_verdict, out, result)
+            if image.index in planned.pending:
+                self._finish_image(request, image, prompt_verdict, Path(out_dir), result)
         if result.refusals:
             result.status = "partial"
             if not result.images:
