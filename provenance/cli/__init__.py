@@ -4,7 +4,7 @@ Commands live in `cmd_*.py` modules, each exposing `register(app)`; the app coll
 start-up, so adding a command is adding a module.  Heavy libraries are imported inside the
 command bodies, never at module level, so `--help`, `verify`, `sign` and `audit` start fast.
 
-May import: kernel, credentials, ledger, verify, pipeline, audit, serve, demo, migrations, softbinding.
+May import: kernel, credentials, ledger, verify, pipeline, audit, serve, demo, migrations.
 
 Generator and policy plugins are reached through `provenance.plugins`, and a plugin's own
 commands come in through the `provenant.commands` entry point, never by importing it.

@@ -242,7 +242,9 @@ class Ledger:
                 with conn.begin():
                     entries = _append_locked(conn, batch)
                     if soft_bindings:
-                        conn.execute(models.soft_bindings.insert(), [dict(r) for r in soft_bindings])
+                        conn.execute(
+                            models.soft_bindings.insert(), [dict(r) for r in soft_bindings]
+                        )
                     return entries
             except IntegrityError as exc:
                 raise self._duplicate_error(batch, exc) from exc

@@ -36,6 +36,7 @@ from provenance.imageio import looks_like_image, read_file
 from provenance.verify.ledger_match import LedgerQuery
 from provenance.verify.reading import read_credentials  # imported once, before forking
 from provenance.verify.report import (
+    FAILED_STATES,
     LedgerMatch,
     State,
     VerificationReport,
@@ -267,8 +268,35 @@ class Verifier:
                 )
             return out
         for i, match in zip(asked, matches, strict=True):
-            out[i] = _with_match(reports[i], match)
+            out[i] = self._recovered(_with_match(reports[i], match))
         return out
+
+    def _recovered(self, report: VerificationReport) -> VerificationReport:
+        """A file without trusted credentials, looked up by its watermark and fingerprint.
+
+        Only files whose bytes the ledger does not hold are tried (a recorded file needs no
+        recovery), and only through a ledger check that can recover (`LedgerLookup`).
+        """
+        recover = getattr(self._ledger_check, "recover", None)
+        if recover is None or report.state not in FAILED_STATES:
+            return report
+        if report.ledger is not None and report.ledger.hash_match:
+            return report
+        try:
+            found = recover(_read_candidate(report.path))
+        except Exception as exc:
+            detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
+            return replace(report, reason=f"{report.reason}; recovery failed: {detail}")
+        if found is None:
+            return report
+        how = found["found_by"]
+        if found.get("fingerprint_distance") is not None:
+            how += f", fingerprint distance {found['fingerprint_distance']}"
+        line = f"recovered from the ledger: asset {found['asset_id']} ({how}"
+        line += f"; {found['copy']})" if found.get("copy") else ")"
+        if found.get("fingerprint_mismatch"):
+            line += "; FINGERPRINT MISMATCH: the watermark names an asset these pixels are not"
+        return replace(report, recovery=found, reason=f"{report.reason}; {line}")
 
 
 def _with_match(report: VerificationReport, match: LedgerMatch | None) -> VerificationReport:
