@@ -6,7 +6,8 @@ entry's row hash.  Child rows carry a natural primary key, `<owner id>/<position
 every column of every ledger table is covered by a hash.  `ledger_head` is a single row
 that holds the last `seq` and `row_hash`: appends lock it, which serialises writers.
 
-The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003`, `0005` and `0006`; a
+The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003`, `0005`
+and `0006`; a
 test checks that these models and the migrations agree.
 """
 
