@@ -145,7 +145,9 @@ def main() -> None:
     }  # fmt: skip
     print(f"{'transform':<14}{'watermark':>10}{'fingerprint':>12}{'either':>8}")
     for name, row in table.items():
-        print(f"{name:<14}{row['watermark']:>10.0%}{row['fingerprint']:>12.0%}{row['either']:>8.0%}")
+        print(
+            f"{name:<14}{row['watermark']:>10.0%}{row['fingerprint']:>12.0%}{row['either']:>8.0%}"
+        )
     print(json.dumps({k: v for k, v in result.items() if k != "recovery"}, indent=1))
     out = Path(__file__).parent / "results" / "softbinding.json"
     out.parent.mkdir(exist_ok=True)

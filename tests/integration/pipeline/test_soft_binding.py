@@ -56,6 +56,15 @@ def test_stripped_copy_is_recovered_but_not_trusted(studio_home: Path, cli, tmp_
     assert recovery["fingerprint_mismatch"] is False
     assert recovery["record"]["generator"] == "external-model"
 
+    sidecar = tmp_path / "asset.c2pa"
+    shown = cli("audit", "show", signed["asset_id"], "--manifest", sidecar)
+    assert shown.exit_code == EXIT_OK, shown.output
+    import c2pa
+
+    with c2pa.Reader("application/c2pa", io.BytesIO(sidecar.read_bytes())) as reader:
+        assert json.loads(reader.json())["active_manifest"] == signed["manifest_label"]
+    assert cli("audit", "show", signed["asset_id"], "--manifest", sidecar).exit_code != 0
+
     half = tmp_path / "half.jpg"
     Image.open(signed["path"]).convert("RGB").resize((256, 256)).save(half, quality=75)
     code, report = _verify(cli, half)
