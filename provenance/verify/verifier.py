@@ -152,7 +152,7 @@ class Verifier:
     def verify_bytes(self, data: bytes, name: str) -> VerificationReport:
         """Verify a file held in memory (an upload), reported under `name`; never raises for
         anything wrong with the bytes, exactly like `verify_file`."""
-        return self._with_ledger([self._read_data(Path(name), data)])[0]
+        return self._with_ledger([self._read_data(Path(name), data)], [data])[0]
 
     def verify_many(
         self, paths: Iterable[str | Path], workers: int = 1
@@ -249,8 +249,13 @@ class Verifier:
             return report
         return replace(report, sha256=hashlib.sha256(data).hexdigest())
 
-    def _with_ledger(self, reports: list[VerificationReport]) -> list[VerificationReport]:
-        """The ledger's answer added to every report it can be asked about (one lookup)."""
+    def _with_ledger(
+        self, reports: list[VerificationReport], datas: Sequence[bytes] | None = None
+    ) -> list[VerificationReport]:
+        """The ledger's answer added to every report it can be asked about (one lookup).
+
+        `datas`, when given, are the reports' bytes (uploads, which have no path to re-read
+        for recovery)."""
         if self._ledger_check is None:
             return reports
         asked = [i for i, r in enumerate(reports) if r.sha256 is not None]
@@ -268,10 +273,13 @@ class Verifier:
                 )
             return out
         for i, match in zip(asked, matches, strict=True):
-            out[i] = self._recovered(_with_match(reports[i], match))
+            data = datas[i] if datas is not None else None
+            out[i] = self._recovered(_with_match(reports[i], match), data)
         return out
 
-    def _recovered(self, report: VerificationReport) -> VerificationReport:
+    def _recovered(
+        self, report: VerificationReport, data: bytes | None = None
+    ) -> VerificationReport:
         """A file without trusted credentials, looked up by its watermark and fingerprint.
 
         Only files whose bytes the ledger does not hold are tried (a recorded file needs no
@@ -283,7 +291,7 @@ class Verifier:
         if report.ledger is not None and report.ledger.hash_match:
             return report
         try:
-            found = recover(_read_candidate(report.path))
+            found = recover(data if data is not None else _read_candidate(report.path))
         except Exception as exc:
             detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
             return replace(report, reason=f"{report.reason}; recovery failed: {detail}")
