@@ -15,6 +15,9 @@ $(VENV)/.deps-installed: pyproject.toml
 	$(PIP) install -q -e '.[models,serve,farm,test]'
 	# The trained faces DCGAN; --no-deps because its own requirements pull in wandb/matplotlib.
 	$(PIP) install -q --no-deps 'gan-face-generate==1.1.1'
+	# The invisible watermark (RivaGAN's ONNX models ship inside); --no-deps because it
+	# requires opencv-python, and the project's one OpenCV is opencv-python-headless.
+	$(PIP) install -q --no-deps 'invisible-watermark==0.2.0'
 	touch $@
 
 # The project itself is (re)linked every time: the venv may have been built by another checkout.

@@ -18,6 +18,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BLOCKED = 3
 EXIT_VERIFICATION_FAILED = 4
+#: `verify`: no trusted embedded credentials, but the image was found in the ledger by its
+#: watermark or fingerprint (recovery points at a record; it never makes a file trusted).
+EXIT_RECOVERED = 5
 
 
 class ProvenantError(Exception):

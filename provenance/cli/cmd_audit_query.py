@@ -172,12 +172,22 @@ def show(
         str, typer.Argument(metavar="ASSET_ID|PATH", help="Asset or refusal id, SHA-256, or file.")
     ],
     json: JsonOption = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            metavar="OUT.c2pa",
+            help="Write the asset's stored manifest store (a C2PA sidecar) to this file.",
+        ),
+    ] = None,
 ) -> None:
     """Everything the ledger holds about one entry or file; exit 4 if it does not verify."""
     from provenance.audit.show import lookup
 
     with _open(ctx) as ledger:
         found = lookup(ledger, key)
+        if manifest is not None:
+            _write_manifest(ledger, found.as_dicts(), manifest)
     documents = found.as_dicts()
     problems = [p for document in documents for p in show_problems(document)]
     if json:
@@ -189,6 +199,23 @@ def show(
         if json:
             raise typer.Exit(EXIT_VERIFICATION_FAILED)
         raise VerificationError(f"{key}: " + "; ".join(problems))
+
+
+def _write_manifest(ledger: Ledger, documents: list[dict], out: Path) -> None:
+    """The stored manifest store of the (one) asset found, as a `.c2pa` sidecar file."""
+    assets = [d.get("id") for d in documents if d.get("kind") == "asset"]
+    if len(assets) != 1:
+        raise BadInputError("--manifest needs exactly one asset; give its asset id")
+    row = ledger.soft_binding(str(assets[0]))
+    if row is None or not row.get("manifest_store"):
+        raise BadInputError(f"{assets[0]}: the ledger holds no manifest store for this asset")
+    if out.exists():
+        raise BadInputError(f"{out}: already exists; refusing to overwrite it")
+    try:
+        out.write_bytes(bytes(row["manifest_store"]))
+    except OSError as exc:
+        raise BadInputError(f"{out}: cannot write ({exc.strerror or exc})") from exc
+    _output.stderr.print(f"wrote the manifest store of {assets[0]} to {out}", markup=False)
 
 
 # -- export -----------------------------------------------------------------------------------

@@ -39,6 +39,14 @@ if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.protocols import SignerPlugin
 
+#: The `alg` of every soft binding Provenant writes (`provenance.softbinding`): RivaGAN and
+#: DWT-DCT-SVD watermarks and the PDQ fingerprint; none is on the C2PA registered list.
+SOFT_BINDING_ALGORITHMS = (
+    "org.provenant.rivagan.1",
+    "org.provenant.dwtdctsvd.1",
+    "org.provenant.pdq.1",
+)
+
 #: Formats we sign (the pipeline's output formats).
 SIGNABLE_MIMES = ("image/png", "image/jpeg", "image/webp")
 
@@ -50,6 +58,8 @@ class SignedAsset:
     data: bytes = field(repr=False)
     manifest_label: str
     sha256: str
+    #: The manifest store c2pa wrote (kept in the ledger, served after the file lost it).
+    manifest_store: bytes = field(default=b"", repr=False)
 
 
 class CredentialSigner:
@@ -84,6 +94,8 @@ class CredentialSigner:
         trust = studio_trust_settings(settings)
         context["trust"] = trust["trust"]
         context["verify"] = {**context["verify"], **trust["verify"]}
+        # Every soft-binding `alg` we write (newer c2pa fails unlisted ones).
+        context["soft_binding"] = {"soft_binding_algorithms": list(SOFT_BINDING_ALGORITHMS)}
         return cls(open_signer(settings), context, settings.signing.tsa_url)
 
     def __repr__(self) -> str:
@@ -118,7 +130,7 @@ class CredentialSigner:
                     if any(i.relationship == "parentOf" for i in ingredients):
                         builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
                     _add_ingredients(builder, ingredients)
-                    builder.sign(self._signer, mime, io.BytesIO(asset), out)
+                    store = builder.sign(self._signer, mime, io.BytesIO(asset), out)
         except SigningError:
             failure = self._callback.pop_failure()
             if failure is None:
@@ -126,7 +138,12 @@ class CredentialSigner:
             detail = getattr(failure, "diagnostics", lambda: str(failure))()
             raise SigningError(f"signer {self._plugin.name!r} failed: {detail}") from failure
         data = out.getvalue()
-        return SignedAsset(data=data, manifest_label=label, sha256=hashlib.sha256(data).hexdigest())
+        return SignedAsset(
+            data=data,
+            manifest_label=label,
+            sha256=hashlib.sha256(data).hexdigest(),
+            manifest_store=bytes(store or b""),
+        )
 
     def certificate_info(self) -> dict[str, Any]:
         """The signing certificate as the ledger's `signing_keys` table records it."""

@@ -160,6 +160,13 @@ class AssetLookup:
         """Asset rows recorded with one of these active manifest labels."""
         return self._select_in("assets", "manifest_label", sorted(set(labels)))
 
+    def soft_bindings(self) -> list[tuple[str, int | None, str | None, bytes | None]]:
+        """(asset id, watermark id, watermark alg, fingerprint) of every soft-bound asset."""
+        rows = self._execute(
+            "SELECT asset_id, watermark_id, watermark_alg, fingerprint FROM soft_bindings"
+        )
+        return [(str(a), w, alg, bytes(f) if f is not None else None) for a, w, alg, f in rows]
+
     def children(self, asset_ids: Iterable[str]) -> dict[str, dict[str, list[Row]]]:
         """{asset id: {child table: rows}} for these assets (every child table, maybe empty)."""
         ids = sorted(set(asset_ids))

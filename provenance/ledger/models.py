@@ -6,7 +6,8 @@ entry's row hash.  Child rows carry a natural primary key, `<owner id>/<position
 every column of every ledger table is covered by a hash.  `ledger_head` is a single row
 that holds the last `seq` and `row_hash`: appends lock it, which serialises writers.
 
-The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003` and `0005`; a
+The schema is created by `migrations/versions/0001_ledger.py` and extended by `0003`, `0005`
+and `0006`; a
 test checks that these models and the migrations agree.
 """
 
@@ -183,6 +184,30 @@ class SigningKeyRow(Base):
     first_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SoftBindingRow(Base):
+    """How an asset is found after its metadata is gone: watermark id, fingerprint, manifest.
+
+    Outside the hash chain on purpose: the manifest store is signed by its own claim
+    signature, and the id and fingerprint are recomputed from the recorded pixels; a row
+    altered here can only point `verify` at a record, whose chain state is reported with it.
+    `watermark_id` is unique (the ledger issues it before signing); `note` says why an
+    asset has no watermark (too small, or watermarking off).
+    """
+
+    __tablename__ = "soft_bindings"
+    __table_args__ = (sa.UniqueConstraint("watermark_id", name="uq_soft_bindings_watermark_id"),)
+
+    asset_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("assets.asset_id", name="fk_soft_bindings_asset_id"), primary_key=True
+    )
+    watermark_alg: Mapped[str | None] = mapped_column(SHORT, nullable=True)
+    watermark_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    fingerprint_alg: Mapped[str | None] = mapped_column(SHORT, nullable=True)
+    fingerprint: Mapped[bytes | None] = mapped_column(sa.LargeBinary, nullable=True)
+    note: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    manifest_store: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
 class LedgerHeadRow(Base):
     """The single row naming the chain's last entry; locking it serialises appends."""
 
@@ -220,3 +245,4 @@ ingredients = _table(IngredientRow)
 signing_keys = _table(SigningKeyRow)
 ledger_head = _table(LedgerHeadRow)
 checkpoints = _table(CheckpointRow)
+soft_bindings = _table(SoftBindingRow)

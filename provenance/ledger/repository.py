@@ -174,15 +174,55 @@ class Ledger:
 
     # -- appends -------------------------------------------------------------------------
 
-    def append_asset(self, record: AssetRecord) -> LedgerEntry:
-        """Record one signed output; `DuplicateRecordError` if its id or (request, index) exists."""
-        return self.append_many([record])[0]
+    def append_asset(
+        self, record: AssetRecord, soft_binding: Mapping[str, Any] | None = None
+    ) -> LedgerEntry:
+        """Record one signed output; `DuplicateRecordError` if its id or (request, index) exists.
+
+        `soft_binding`, when given, is the output's `soft_bindings` row (watermark id,
+        fingerprint, manifest store; see `models.SoftBindingRow`), written in the same
+        transaction as the entry so that neither exists without the other.
+        """
+        extra = [{**soft_binding, "asset_id": record.asset_id}] if soft_binding else []
+        return self.append_many([record], soft_bindings=extra)[0]
+
+    def issue_watermark_id(self, bits: int = 24) -> int:
+        """An unused watermark id (1 .. 2**bits - 1), drawn at random from the free ones.
+
+        Random rather than sequential so that ids say nothing about how many assets exist;
+        the unique constraint on `soft_bindings.watermark_id` refuses the rare id that two
+        writers drew at once (the second append then fails and nothing is written).
+        """
+        import secrets
+
+        table = models.soft_bindings
+        with self.read_snapshot("issuing a watermark id") as conn:
+            for _ in range(64):
+                candidate = secrets.randbelow((1 << bits) - 1) + 1
+                taken = conn.execute(
+                    sa.select(table.c.asset_id).where(table.c.watermark_id == candidate)
+                ).first()
+                if taken is None:
+                    return candidate
+        raise LedgerError("no free watermark id found in 64 draws; the id space is full")
+
+    def soft_binding(self, asset_id: str) -> dict[str, Any] | None:
+        """The `soft_bindings` row of an asset (with its manifest store), or None."""
+        table = models.soft_bindings
+        with self.read_snapshot() as conn:
+            row = conn.execute(sa.select(table).where(table.c.asset_id == asset_id)).first()
+        return dict(row._mapping) if row is not None else None
 
     def append_refusal(self, record: RefusalRecord) -> LedgerEntry:
         """Record one refusal; `DuplicateRecordError` if its id or (request, stage) exists."""
         return self.append_many([record])[0]
 
-    def append_many(self, records: Iterable[LedgerRecord]) -> list[LedgerEntry]:
+    def append_many(
+        self,
+        records: Iterable[LedgerRecord],
+        *,
+        soft_bindings: Sequence[Mapping[str, Any]] = (),
+    ) -> list[LedgerEntry]:
         """Append records in order under one head lock and one transaction: all or none.
 
         Faster than one append per record when many outputs finish together (one lock,
@@ -200,7 +240,12 @@ class Ledger:
             begin_immediate(conn)
             try:
                 with conn.begin():
-                    return _append_locked(conn, batch)
+                    entries = _append_locked(conn, batch)
+                    if soft_bindings:
+                        conn.execute(
+                            models.soft_bindings.insert(), [dict(r) for r in soft_bindings]
+                        )
+                    return entries
             except IntegrityError as exc:
                 raise self._duplicate_error(batch, exc) from exc
 

@@ -4,7 +4,7 @@
 `batch` runs many requests (`farm`: on a Ray cluster); `external` signs and records images
 made elsewhere (`provenant sign`); `initialise` creates a studio's data dir.
 
-May import: kernel, credentials, ledger.
+May import: kernel, credentials, ledger, softbinding.
 
 Generators and policies are reached only through `provenance.plugins`, never imported by name.
 """

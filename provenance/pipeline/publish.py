@@ -146,8 +146,23 @@ def publish(
         origin=pub.origin,
         contributors=pub.contributors,
     )
+    manifest = build_manifest(spec)
+    data, soft_binding = pub.data, None
+    if _soft_binding_on(studio.settings):
+        from provenance.softbinding.marking import add_to_manifest, mark
+
+        with timed(timings, "soft_binding"):
+            marked = mark(
+                pub.data,
+                pub.mime,
+                studio.settings.soft_binding,
+                studio.store.ledger.issue_watermark_id,
+                studio.settings.manifest.jpeg_quality,
+            )
+        data, manifest = marked.data, add_to_manifest(manifest, marked)
+        soft_binding = marked.row
     with timed(timings, "sign"):
-        signed = studio.signer.sign(pub.data, pub.mime, build_manifest(spec), pub.ingredients)
+        signed = studio.signer.sign(data, pub.mime, manifest, pub.ingredients)
     record = asset_record(
         request=pub.request,
         image=pub.image,
@@ -165,10 +180,23 @@ def publish(
         contributors=pub.contributors or None,
     )
     with timed(timings, "store"):
+        if soft_binding is not None:
+            soft_binding = {**soft_binding, "manifest_store": signed.manifest_store}
         stored = studio.store.commit(
-            pub.out_dir, pub.filename, signed.data, record, overwrite=pub.overwrite
+            pub.out_dir,
+            pub.filename,
+            signed.data,
+            record,
+            overwrite=pub.overwrite,
+            soft_binding=soft_binding,
         )
     return Published(asset_id, signed, stored)
+
+
+def _soft_binding_on(settings: Settings) -> bool:
+    """Whether outputs get a watermark or fingerprint (`[soft_binding]`)."""
+    config = settings.soft_binding
+    return config.watermark != "none" or config.fingerprint
 
 
 @contextmanager

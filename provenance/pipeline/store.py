@@ -20,8 +20,10 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from provenance.errors import BadInputError, StoreError
 from provenance.ids import PARTIAL_SUFFIX
@@ -116,6 +118,7 @@ class AssetStore:
         record: AssetRecord,
         *,
         overwrite: bool = False,
+        soft_binding: Mapping[str, Any] | None = None,
     ) -> StoredAsset:
         """Write `data` as `out_dir/filename` and record it; both happen or neither does.
 
@@ -123,6 +126,7 @@ class AssetStore:
         final path (absolute, as `canonical_path` writes it).  An existing file is never
         replaced unless `overwrite` is given (`provenant sign --in-place`, which signs the
         user's own file where it lies); the replacement is still one atomic rename.
+        `soft_binding` is the output's `soft_bindings` row, recorded with the entry.
         """
         final = self._final_path(out_dir, filename, overwrite)
         digest = hashlib.sha256(data).hexdigest()
@@ -135,7 +139,7 @@ class AssetStore:
         self._write_partial(partial, data)
         entry = None
         try:
-            entry = self.ledger.append_asset(record)
+            entry = self.ledger.append_asset(record, soft_binding)
         finally:
             if entry is None:
                 _remove_quietly(partial)

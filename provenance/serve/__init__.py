@@ -8,5 +8,5 @@ call `provenance.verify.verifier`, `policyset`, `batch`/`studio` and `provenance
 This package's `__init__` imports nothing heavy: `audit report` uses its templates
 (`templating`) without FastAPI being imported.
 
-May import: kernel, credentials, ledger, verify, pipeline, audit.
+May import: kernel, credentials, ledger, verify, pipeline, audit, softbinding.
 """

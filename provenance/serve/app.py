@@ -25,7 +25,7 @@ from starlette.formparsers import MultiPartParser
 from provenance import __version__
 from provenance.config import Settings
 from provenance.errors import BadInputError, ProvenantError
-from provenance.serve import routes_api, routes_audit, routes_verify
+from provenance.serve import routes_api, routes_audit, routes_resolution, routes_verify
 from provenance.serve.auth import LoginRequired
 from provenance.serve.context import ServeContext
 from provenance.serve.uploads import MULTIPART_OVERHEAD, BodyLimit, error_body
@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_api.router)
     app.include_router(routes_verify.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_resolution.router)
     _add_error_handlers(app)
     return app
 

@@ -5,5 +5,5 @@ file into a `VerificationReport` with c2pa's `Reader`; `report` and `views` hold
 its human views; `identities` and `cawg_chain` the CAWG identity assertions; `ledger_match`
 the cross-check against the studio's ledger.
 
-May import: kernel, credentials (trust settings), ledger (read-only lookups).
+May import: kernel, credentials (trust settings), ledger (read-only lookups), softbinding.
 """

@@ -29,6 +29,7 @@ from provenance.verify.report import LedgerMatch
 if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.ledger.lookup import AssetLookup
+    from provenance.softbinding.recovery import Recoverer
     from provenance.verify.report import VerificationReport
 
 Row = dict[str, Any]
@@ -64,6 +65,7 @@ class LedgerLookup:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lookup: AssetLookup | None = None
+        self._recoverer: Recoverer | None = None
 
     def _open(self) -> AssetLookup:
         if self._lookup is None:
@@ -86,6 +88,18 @@ class LedgerLookup:
         if self._lookup is not None:
             self._lookup.close()
             self._lookup = None
+
+    def recover(self, data: bytes) -> dict[str, Any] | None:
+        """The ledger record these pixels were signed as (watermark / fingerprint), if any.
+
+        The recovery index is built on first use, and only when the ledger holds soft
+        bindings at all: an ordinary unknown file costs one small query, no decoder.
+        """
+        if self._recoverer is None:
+            from provenance.softbinding.recovery import Recoverer
+
+            self._recoverer = Recoverer(self._open())
+        return self._recoverer.recover(data)
 
     def __call__(self, queries: Sequence[LedgerQuery]) -> list[LedgerMatch]:
         if not queries:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION_FAILED
+from provenance.errors import EXIT_ERROR, EXIT_OK, EXIT_RECOVERED, EXIT_VERIFICATION_FAILED
 
 
 class State(enum.Enum):
@@ -220,6 +220,14 @@ class VerificationReport:
     certificate_chain: tuple[dict[str, Any], ...] = ()
     manifest_store: dict[str, Any] | None = None
     detailed: dict[str, Any] | None = None
+    #: The ledger record found by watermark or fingerprint (`provenance.softbinding.recovery`)
+    #: for a file without trusted credentials; it never changes `state` or `ok`.
+    recovery: dict[str, Any] | None = None
+
+    @property
+    def recovered(self) -> bool:
+        """Credentials failed or absent, yet the ledger record was found from the pixels."""
+        return self.state in FAILED_STATES and self.recovery is not None
 
     @property
     def ok(self) -> bool:
@@ -284,6 +292,8 @@ class VerificationReport:
             "ingredients": [i.as_dict() for i in self.ingredients],
             "ledger": self.ledger.as_dict() if self.ledger else None,
             "ledger_error": self.ledger_error,
+            "recovered": self.recovered,
+            "recovery": self.recovery,
         }
         if self.certificate_chain:
             out["certificate_chain"] = list(self.certificate_chain)
@@ -298,9 +308,12 @@ class VerificationReport:
 
 
 def exit_code(reports: list[VerificationReport]) -> int:
-    """0 when every file is ok; 4 when any failed verification; 1 when only errors remain."""
-    if any(r.failed_verification for r in reports):
+    """0 when every file is ok; 4 when any failed verification and was not recovered; 5 when
+    the only failures are files recovered from the ledger; 1 when only errors remain."""
+    if any(r.failed_verification and not r.recovered for r in reports):
         return EXIT_VERIFICATION_FAILED
+    if any(r.recovered for r in reports):
+        return EXIT_RECOVERED
     if all(r.ok for r in reports):
         return EXIT_OK
     return EXIT_ERROR

@@ -36,6 +36,7 @@ from provenance.imageio import looks_like_image, read_file
 from provenance.verify.ledger_match import LedgerQuery
 from provenance.verify.reading import read_credentials  # imported once, before forking
 from provenance.verify.report import (
+    FAILED_STATES,
     LedgerMatch,
     State,
     VerificationReport,
@@ -151,7 +152,7 @@ class Verifier:
     def verify_bytes(self, data: bytes, name: str) -> VerificationReport:
         """Verify a file held in memory (an upload), reported under `name`; never raises for
         anything wrong with the bytes, exactly like `verify_file`."""
-        return self._with_ledger([self._read_data(Path(name), data)])[0]
+        return self._with_ledger([self._read_data(Path(name), data)], [data])[0]
 
     def verify_many(
         self, paths: Iterable[str | Path], workers: int = 1
@@ -248,8 +249,13 @@ class Verifier:
             return report
         return replace(report, sha256=hashlib.sha256(data).hexdigest())
 
-    def _with_ledger(self, reports: list[VerificationReport]) -> list[VerificationReport]:
-        """The ledger's answer added to every report it can be asked about (one lookup)."""
+    def _with_ledger(
+        self, reports: list[VerificationReport], datas: Sequence[bytes] | None = None
+    ) -> list[VerificationReport]:
+        """The ledger's answer added to every report it can be asked about (one lookup).
+
+        `datas`, when given, are the reports' bytes (uploads, which have no path to re-read
+        for recovery)."""
         if self._ledger_check is None:
             return reports
         asked = [i for i, r in enumerate(reports) if r.sha256 is not None]
@@ -267,8 +273,38 @@ class Verifier:
                 )
             return out
         for i, match in zip(asked, matches, strict=True):
-            out[i] = _with_match(reports[i], match)
+            data = datas[i] if datas is not None else None
+            out[i] = self._recovered(_with_match(reports[i], match), data)
         return out
+
+    def _recovered(
+        self, report: VerificationReport, data: bytes | None = None
+    ) -> VerificationReport:
+        """A file without trusted credentials, looked up by its watermark and fingerprint.
+
+        Only files whose bytes the ledger does not hold are tried (a recorded file needs no
+        recovery), and only through a ledger check that can recover (`LedgerLookup`).
+        """
+        recover = getattr(self._ledger_check, "recover", None)
+        if recover is None or report.state not in FAILED_STATES:
+            return report
+        if report.ledger is not None and report.ledger.hash_match:
+            return report
+        try:
+            found = recover(data if data is not None else _read_candidate(report.path))
+        except Exception as exc:
+            detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
+            return replace(report, reason=f"{report.reason}; recovery failed: {detail}")
+        if found is None:
+            return report
+        how = found["found_by"]
+        if found.get("fingerprint_distance") is not None:
+            how += f", fingerprint distance {found['fingerprint_distance']}"
+        line = f"recovered from the ledger: asset {found['asset_id']} ({how}"
+        line += f"; {found['copy']})" if found.get("copy") else ")"
+        if found.get("fingerprint_mismatch"):
+            line += "; FINGERPRINT MISMATCH: the watermark names an asset these pixels are not"
+        return replace(report, recovery=found, reason=f"{report.reason}; {line}")
 
 
 def _with_match(report: VerificationReport, match: LedgerMatch | None) -> VerificationReport:

@@ -37,6 +37,7 @@ ROOMS = (
     "pipeline",
     "audit",
     "serve",
+    "softbinding",
     "cli",
     "demo",
     "generators",
