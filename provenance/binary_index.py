@@ -74,7 +74,8 @@ class BinaryCodeIndex:
 
     def codes(self) -> np.ndarray:
         """Every stored code, in storage order, as an (n, code_bytes) uint8 array."""
-        return self._faiss.vector_to_array(self._index.xb)  # type: ignore[attr-defined].reshape(-1, self.code_bytes)
+        stored = self._index.xb  # type: ignore[attr-defined]
+        return self._faiss.vector_to_array(stored).reshape(-1, self.code_bytes)
 
     def within(self, queries: np.ndarray, radius: int) -> list[CodeHits]:
         """For each query, every stored code at Hamming distance <= `radius`."""
