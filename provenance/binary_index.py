@@ -11,6 +11,9 @@ two cores at a million codes, the SIMD popcount scan answers a radius query in 0
 took 9.9 ms and 1.3 ms for the same answers; the scan is also exact at every radius.
 faiss's flat index has no ids of its own, so positions are mapped to ids here; removal
 compacts the flat index (`remove_ids` on positions), which costs one pass over the codes.
+
+faiss runs one OpenMP thread here: a query is a single short scan, and with faiss's default
+(one thread per core) a query on two busy cores took 6.2 ms instead of 0.08 ms.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class BinaryCodeIndex:
 
         if code_bytes <= 0:
             raise ValueError("code_bytes must be positive")
+        faiss.omp_set_num_threads(1)  # see the module docstring
         self.code_bytes = code_bytes
         self._faiss = faiss
         self._index = faiss.IndexBinaryFlat(code_bytes * 8)

@@ -1,10 +1,11 @@
-"""Nearest stored fingerprint: one small class, so it can move onto a shared index later.
+"""Nearest stored fingerprint among the ledger's PDQ hashes.
 
-`FingerprintIndex` holds the stored 256-bit hashes in a faiss `IndexBinaryFlat`: an exact
-Hamming search with SIMD popcounts and no build step, about 1.3 ms for one query and 6 ms
-for a flipped copy's eight dihedral variants (one pass) among 1,000,000 hashes on two cores
-(benchmarks/bench_softbinding.py measures it).  A shared binary index, when the project has
-one, replaces the inside of this class and nothing else.
+`FingerprintIndex` keeps the stored 256-bit hashes in the project's exact binary index
+(`provenance.binary_index`, a faiss `IndexBinaryFlat` scan shared with the known-works hash
+layer): about 1 ms for one query and 3 ms for a flipped copy's eight dihedral variants
+among 1,000,000 hashes on two cores (benchmarks/bench_softbinding.py measures it).
+Positions are the order in which hashes were added, which is how `recovery` maps a hit
+back to its ledger row.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from provenance.binary_index import BinaryCodeIndex
 
 BITS = 256
 
@@ -29,30 +32,28 @@ class FingerprintIndex:
     """An exact Hamming-radius search over packed 256-bit fingerprints."""
 
     def __init__(self, hashes: Sequence[bytes] | np.ndarray = ()) -> None:
-        import faiss
-
-        self._index = faiss.IndexBinaryFlat(BITS)
+        self._codes = BinaryCodeIndex(BITS // 8)
         self.add(hashes)
 
     def add(self, hashes: Sequence[bytes] | np.ndarray) -> None:
         """Append hashes (32 bytes each, or an Nx32 uint8 array); positions follow on."""
         array = _as_array(hashes)
         if len(array):
-            self._index.add(array)
+            start = len(self._codes)
+            self._codes.add(array, np.arange(start, start + len(array), dtype=np.int64))
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return len(self._codes)
 
     def nearest(self, queries: Sequence[bytes], radius: int) -> Neighbour | None:
         """The stored hash nearest to any of `queries`, if within `radius`."""
         if not len(self) or not queries:
             return None
-        distances, positions = self._index.search(_as_array(queries), 1)
-        best = int(np.argmin(distances[:, 0]))
-        distance, position = int(distances[best, 0]), int(positions[best, 0])
-        if position < 0 or distance > radius:
+        hits = [h for h in self._codes.nearest(_as_array(queries), 1, radius) if len(h.ids)]
+        if not hits:
             return None
-        return Neighbour(position, distance)
+        best = min(hits, key=lambda h: (int(h.distances[0]), int(h.ids[0])))
+        return Neighbour(int(best.ids[0]), int(best.distances[0]))
 
 
 def _as_array(hashes: Sequence[bytes] | np.ndarray) -> np.ndarray:
