@@ -71,7 +71,7 @@ def test_enospc_while_writing_leaves_nothing(
 def test_database_error_leaves_no_file(
     store: AssetStore, out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(record: object) -> None:
+    def broken(record: object, soft_binding: object = None) -> None:
         raise LedgerError("appending to the ledger: connection lost")
 
     monkeypatch.setattr(store.ledger, "append_asset", broken)
