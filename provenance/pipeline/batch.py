@@ -55,14 +55,24 @@ def run_request(studio: Studio, request: GenerationRequest, out_dir: Path) -> Re
     Contained here, per request, so one bad request cannot stop a batch; the error text is
     the same one-line diagnostic the CLI would print.
     """
+    return contained(request.request_id, lambda: studio.generate(request, out_dir))
+
+
+def contained(
+    request_id: str | None, make: Callable[[], GenerationResult], line_no: int | None = None
+) -> RequestOutcome:
+    """The outcome of `make()`: its result, or the refusal or error it raised.
+
+    The one place a request's `PolicyBlocked` and `ProvenantError` become outcomes, for the
+    local batch and for the farm's driver alike."""
     try:
-        result = studio.generate(request, out_dir)
+        result = make()
     except PolicyBlocked as exc:
         verdict = exc.verdict if isinstance(exc.verdict, Verdict) else None
-        return RequestOutcome(request.request_id, "blocked", verdict=verdict)
+        return RequestOutcome(request_id, "blocked", verdict=verdict, line_no=line_no)
     except ProvenantError as exc:
-        return RequestOutcome(request.request_id, "failed", error=exc.diagnostics())
-    return RequestOutcome(request.request_id, result.status, result=result)
+        return RequestOutcome(request_id, "failed", error=exc.diagnostics(), line_no=line_no)
+    return RequestOutcome(request_id, result.status, result=result, line_no=line_no)
 
 
 @dataclass

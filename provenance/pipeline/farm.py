@@ -25,6 +25,7 @@ Ray is imported only here, and only when this executor runs (`pip install proven
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import BadInputError, PolicyBlocked, ProvenantError
-from provenance.pipeline.batch import BatchSummary, RequestOutcome
+from provenance.pipeline.batch import BatchSummary, RequestOutcome, contained
 from provenance.pipeline.requests import BatchLine
 from provenance.pipeline.results import GenerationResult
 from provenance.pipeline.studio import Planned, Studio
@@ -263,14 +264,8 @@ class Farm:
         return _Job(line, planned)
 
     def _finish(self, job: _Job, images: list[GeneratedImage], out_dir: Path) -> RequestOutcome:
-        try:
-            result = self.studio.finish(job.planned, images, out_dir)
-        except PolicyBlocked as exc:
-            verdict = exc.verdict if isinstance(exc.verdict, Verdict) else None
-            return _outcome(job.line, "blocked", verdict=verdict)
-        except ProvenantError as exc:
-            return _outcome(job.line, "failed", error=exc.diagnostics())
-        return _outcome(job.line, result.status, result=result)
+        finish = functools.partial(self.studio.finish, job.planned, images, out_dir)
+        return contained(job.line.request_id, finish, job.line.line_no)
 
 
 def _take_for(slot: _Slot, ready: deque[_Job]) -> _Job:
