@@ -41,6 +41,8 @@ def _made_by(report: VerificationReport) -> str:
 def _ledger_cell(report: VerificationReport) -> str:
     if report.ledger_error:
         return "[red]error[/]"
+    if report.recovered:  # found by watermark or fingerprint, not by these bytes
+        return "[yellow]recovered[/]"
     if report.ledger is None:
         return "-"
     return "[green]match[/]" if report.ledger.ok else "[red]mismatch[/]"

@@ -52,7 +52,12 @@ def test_stripped_copy_is_recovered_but_not_trusted(studio_home: Path, cli, tmp_
     assert report["state"] == "no_credentials" and report["ok"] is False
     recovery = report["recovery"]
     assert recovery["asset_id"] == signed["asset_id"]
-    assert recovery["found_by"] == "both" and recovery["copy"] == "close copy"
+    # The ledger issues a random id, and RivaGAN reads back some payloads of a re-saved file
+    # wrongly (bench_softbinding.py: 80% of stripped copies); the CRC then rejects the decode
+    # and the fingerprint alone must find the asset.  Watermark round trips with fixed
+    # payloads are tested in tests/unit/softbinding.
+    assert recovery["found_by"] in {"both", "fingerprint"}, recovery
+    assert recovery["copy"] == "close copy"
     assert recovery["fingerprint_mismatch"] is False
     assert recovery["record"]["generator"] == "external-model"
 
