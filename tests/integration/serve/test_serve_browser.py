@@ -164,13 +164,18 @@ def test_a_tampered_image_names_the_failing_check(
 
 def _log_in(browser: Any, url: str, user: str, password: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.delete_all_cookies()
     browser.get(url + "/audit")
     assert "/audit/login" in browser.current_url
     browser.find_element(By.NAME, "username").send_keys(user)
     browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    button = browser.find_element(By.CSS_SELECTOR, "form.login button")
+    button.click()
+    # The next page's elements only once the login page is gone (else they may be stale).
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
 
 
 def test_each_role_sees_what_it_may(browser: Any, server: str, served: ServedStudio) -> None:
