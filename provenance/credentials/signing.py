@@ -39,14 +39,6 @@ if TYPE_CHECKING:
     from provenance.config import Settings
     from provenance.protocols import SignerPlugin
 
-#: The `alg` of every soft binding Provenant writes (`provenance.softbinding`): RivaGAN and
-#: DWT-DCT-SVD watermarks and the PDQ fingerprint; none is on the C2PA registered list.
-SOFT_BINDING_ALGORITHMS = (
-    "org.provenant.rivagan.1",
-    "org.provenant.dwtdctsvd.1",
-    "org.provenant.pdq.1",
-)
-
 #: Formats we sign (the pipeline's output formats).
 SIGNABLE_MIMES = ("image/png", "image/jpeg", "image/webp")
 
@@ -81,8 +73,14 @@ class CredentialSigner:
             )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CredentialSigner:
-        """Open the configured signer (checking its chain) and prepare c2pa once."""
+    def from_settings(
+        cls, settings: Settings, soft_binding_algorithms: Sequence[str] = ()
+    ) -> CredentialSigner:
+        """Open the configured signer (checking its chain) and prepare c2pa once.
+
+        `soft_binding_algorithms` lists every soft-binding `alg` the manifests may declare
+        (`provenance.softbinding.marking.algorithms()`, passed by the studio); newer c2pa
+        fails unlisted ones."""
         from provenance.credentials.parent import studio_trust_settings
 
         manifest = settings.manifest
@@ -94,8 +92,8 @@ class CredentialSigner:
         trust = studio_trust_settings(settings)
         context["trust"] = trust["trust"]
         context["verify"] = {**context["verify"], **trust["verify"]}
-        # Every soft-binding `alg` we write (newer c2pa fails unlisted ones).
-        context["soft_binding"] = {"soft_binding_algorithms": list(SOFT_BINDING_ALGORITHMS)}
+        if soft_binding_algorithms:
+            context["soft_binding"] = {"soft_binding_algorithms": list(soft_binding_algorithms)}
         return cls(open_signer(settings), context, settings.signing.tsa_url)
 
     def __repr__(self) -> str:

@@ -120,8 +120,9 @@ class Studio:
         """The C2PA signer; its certificate is recorded in the ledger when first opened."""
         if self._signer is None:
             from provenance.credentials.signing import CredentialSigner
+            from provenance.softbinding.marking import algorithms
 
-            signer = CredentialSigner.from_settings(self.settings)
+            signer = CredentialSigner.from_settings(self.settings, algorithms())
             self.ledger.record_signing_key(signer.certificate_info())
             self._signer = signer
         return self._signer

@@ -54,10 +54,14 @@ class Recoverer:
             self._index = FingerprintIndex(hashes)
         self._loaded = True
 
+    def holds_bindings(self) -> bool:
+        """Whether the ledger holds any watermark or fingerprint to look pixels up by."""
+        self._load()
+        return bool(self._by_watermark) or self._index is not None
+
     def recover(self, data: bytes) -> dict[str, Any] | None:
         """What the ledger says these pixels are, or None when nothing matches."""
-        self._load()
-        if not self._by_watermark and self._index is None:
+        if not self.holds_bindings():
             return None
         from provenance.softbinding.marking import decode_rgb
 

@@ -89,17 +89,24 @@ class LedgerLookup:
             self._lookup.close()
             self._lookup = None
 
-    def recover(self, data: bytes) -> dict[str, Any] | None:
-        """The ledger record these pixels were signed as (watermark / fingerprint), if any.
+    def can_recover(self) -> bool:
+        """Whether the ledger holds soft bindings at all (else no file needs reading again).
 
-        The recovery index is built on first use, and only when the ledger holds soft
-        bindings at all: an ordinary unknown file costs one small query, no decoder.
+        The recovery index is built on first use: an ordinary unknown file against a ledger
+        without soft bindings costs one small query, no decoder and no second read.
         """
+        return self._recoverer_now().holds_bindings()
+
+    def recover(self, data: bytes) -> dict[str, Any] | None:
+        """The ledger record these pixels were signed as (watermark / fingerprint), if any."""
+        return self._recoverer_now().recover(data)
+
+    def _recoverer_now(self) -> Recoverer:
         if self._recoverer is None:
             from provenance.softbinding.recovery import Recoverer
 
             self._recoverer = Recoverer(self._open())
-        return self._recoverer.recover(data)
+        return self._recoverer
 
     def __call__(self, queries: Sequence[LedgerQuery]) -> list[LedgerMatch]:
         if not queries:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from provenance.credentials.trust import read_pem_bundle, verification_settings
 from provenance.errors import BadInputError, ProvenantError
 from provenance.imageio import looks_like_image, read_file
-from provenance.verify.ledger_match import LedgerQuery
+from provenance.verify.ledger_match import LedgerLookup, LedgerQuery
 from provenance.verify.reading import read_credentials  # imported once, before forking
 from provenance.verify.report import (
     FAILED_STATES,
@@ -89,7 +89,7 @@ def default_ledger_check(settings: Settings) -> LedgerCheck | None:
     None when this machine has no studio ledger (no database configured or initialised):
     then only the credentials are verified.
     """
-    from provenance.verify.ledger_match import LedgerLookup, ledger_configured
+    from provenance.verify.ledger_match import ledger_configured
 
     return LedgerLookup(settings) if ledger_configured(settings) else None
 
@@ -285,13 +285,15 @@ class Verifier:
         Only files whose bytes the ledger does not hold are tried (a recorded file needs no
         recovery), and only through a ledger check that can recover (`LedgerLookup`).
         """
-        recover = getattr(self._ledger_check, "recover", None)
-        if recover is None or report.state not in FAILED_STATES:
+        check = self._ledger_check
+        if not isinstance(check, LedgerLookup) or report.state not in FAILED_STATES:
             return report
         if report.ledger is not None and report.ledger.hash_match:
             return report
         try:
-            found = recover(data if data is not None else _read_candidate(report.path))
+            if not check.can_recover():
+                return report
+            found = check.recover(data if data is not None else _read_candidate(report.path))
         except Exception as exc:
             detail = exc.diagnostics() if isinstance(exc, ProvenantError) else _one_line(exc)
             return replace(report, reason=f"{report.reason}; recovery failed: {detail}")
