@@ -164,7 +164,6 @@ def test_a_tampered_image_names_the_failing_check(
 
 def _log_in(browser: Any, url: str, user: str, password: str) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.delete_all_cookies()
@@ -172,10 +171,15 @@ def _log_in(browser: Any, url: str, user: str, password: str) -> None:
     assert "/audit/login" in browser.current_url
     browser.find_element(By.NAME, "username").send_keys(user)
     browser.find_element(By.NAME, "password").send_keys(password)
-    button = browser.find_element(By.CSS_SELECTOR, "form.login button")
-    button.click()
-    # The next page's elements only once the login page is gone (else they may be stale).
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    # The next page's elements only once the redirect away from the login page has loaded
+    # (else they may belong to the old document).  Every login here succeeds.
+    WebDriverWait(browser, 15).until(
+        lambda b: (
+            "/audit/login" not in b.current_url
+            and b.execute_script("return document.readyState") == "complete"
+        )
+    )
 
 
 def test_each_role_sees_what_it_may(browser: Any, server: str, served: ServedStudio) -> None:
