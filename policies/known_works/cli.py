@@ -4,8 +4,9 @@ The plugin contributes this group through the `provenant.commands` entry point (
 the way any third-party plugin adds a command; the CLI never imports it by name.
 
 Works are stored in the ledger database; the search index beside it (`<home>/index`) is
-rebuilt after every change (or later, with `--no-index` and `works reindex`), so the next
-screen does not pay for it.
+brought up to date after every change (forward by the registry's change log, or rebuilt
+when it cannot be; or later, with `--no-index`), so the next screen does not pay for it.
+`works reindex` always rebuilds from every row.
 """
 
 from __future__ import annotations
@@ -89,11 +90,15 @@ def _reindex(
     encoder: ClipEncoder | None,
     show_progress: bool = True,
     text_encoder: TextEncoder | None = None,
+    full: bool = False,
 ) -> KnownWorksIndex:
+    """The index after a change: brought forward by the change log, or rebuilt (`full`)."""
     from provenance.policies.known_works import reindex
 
     with _output.progress("indexing known works", None, enabled=show_progress) as bar:
-        return reindex.rebuild_for_settings(settings, registry, encoder, bar.advance, text_encoder)
+        return reindex.rebuild_for_settings(
+            settings, registry, encoder, bar.advance, text_encoder, full
+        )
 
 
 @works_app.command("add")
@@ -268,7 +273,7 @@ def reindex_(ctx: typer.Context, json: JsonOption = False) -> None:
         images_described=described,
         works_described=reindex.refresh_semantic(registry, text_encoder),
     )
-    index = _reindex(settings, registry, encoder, not json, text_encoder)
+    index = _reindex(settings, registry, encoder, not json, text_encoder, full=True)
     seconds = round(time.perf_counter() - started, 3)
     stamp = index.stamp
     if json:

@@ -4,11 +4,11 @@ Layout under `settings.index_dir / "known_works"`:
 
     CURRENT                  name of the live build directory (swapped atomically)
     build-<rev>-<rand>/
-      meta.json              stamp: registry id + revision, CLIP model, counts, digest
+      meta.json              stamp: registry id + revision, models, counts, digests
       works.json             id, title, creator, kind, licence and names of every work
       image_ids.npy          database id of every indexed image (the digest covers them)
-      images_*.npy           CLIP image embeddings (EmbeddingMatrix; owner = work)
-      text_*.npy             CLIP text embeddings of the works (owner = work)
+      images.faiss           CLIP image embeddings (EmbeddingIndex; owner = work)
+      text.faiss             CLIP text embeddings of the works (owner = work)
       hash_*.npy             pHash/dHash of every crop variant (HashIndex; owner = work)
       image_works.npy        the work (position) of every indexed image
       features_*.npy         ORB features of every image and their LSH tables (FeatureIndex)
@@ -17,9 +17,15 @@ Layout under `settings.index_dir / "known_works"`:
 Why files and not the database: a screen must compare against every registered image in
 milliseconds, which means one contiguous matrix and a prebuilt hash index, not a row scan.
 The database stays the source of truth; the stamp says which revision of it the files
-reflect, so a changed registry (or another database) is noticed with one read and the index
-is rebuilt.  A build is written into a fresh directory and published by replacing
-`CURRENT`, so readers never see half an index.
+reflect, so a changed registry (or another database) is noticed with one read.  A build is
+written into a fresh directory and published by replacing `CURRENT`, so readers never see
+half an index.
+
+Never trusted blindly: `meta.json` holds the sha256 of every other file of the build, and
+`open` checks them all (and that no file is missing or extra) before using any.  A flipped
+byte, a truncated or swapped file, is reported as corrupt and the index rebuilt from the
+database.  An index that is merely behind the registry is brought forward by applying the
+works added and removed since (`delta`), without re-reading every row.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,9 +49,13 @@ from provenance.policies.known_works.hashindex import HashIndex
 from provenance.policies.known_works.registry import KnownWorksRegistry, RegistryStamp
 from provenance.policies.known_works.semantic_text import semantic_from_bytes, work_words
 from provenance.policies.known_works.specs import work_names
-from provenance.policies.known_works.vectors import EmbeddingMatrix
+from provenance.policies.known_works.vectors import EmbeddingIndex
 
-INDEX_FORMAT = 2
+if TYPE_CHECKING:
+    from sqlalchemy import RowMapping
+
+INDEX_FORMAT = 3
+_META = "meta.json"
 _CURRENT = "CURRENT"
 ProgressFn = Callable[[int], None]
 
@@ -60,6 +71,15 @@ class IndexedWork:
     license: str
     names: tuple[str, ...]
     words: tuple[str, ...] = ()
+    removed: bool = False
+
+    def tombstone(self) -> IndexedWork:
+        """This position after its work left the registry: no names, no words, no vectors.
+
+        Positions are the owner ids of every vector and hash row, so an index brought
+        forward keeps them stable and marks removed works instead of renumbering.
+        """
+        return IndexedWork(self.id, "", "", self.kind, "", (), (), removed=True)
 
 
 @dataclass(frozen=True)
@@ -101,8 +121,8 @@ class KnownWorksIndex:
         stamp: IndexStamp,
         works: list[IndexedWork],
         image_ids: np.ndarray,
-        images: EmbeddingMatrix,
-        texts: EmbeddingMatrix,
+        images: EmbeddingIndex,
+        texts: EmbeddingIndex,
         hashes: HashIndex,
         image_works: np.ndarray | None = None,
         features: FeatureIndex | None = None,
@@ -138,39 +158,48 @@ class KnownWorksIndex:
         `stamp.unembedded_images` (works: `unembedded_works`) for `works reindex` to fix.
         """
         stamp = registry.stamp()
-        works, position, text_vecs, text_owners = _read_works(registry, clip_model)
-        semantic, semantic_owners, unembedded_works = _read_semantic(registry, semantic_model)
-        collected = _read_images(registry, clip_model, position, progress)
-        texts = EmbeddingMatrix.build(text_vecs, text_owners, exact_max)
-        images = EmbeddingMatrix.build(collected.vectors, collected.vector_owners, exact_max)
-        hashes = HashIndex.build(collected.hashes, collected.hash_owners)
-        index_stamp = IndexStamp(
-            format=INDEX_FORMAT,
-            registry_id=stamp.registry_id,
-            revision=stamp.revision,
-            clip_model=clip_model,
-            works=len(works),
-            images=len(collected.image_ids),
-            hashes=len(hashes),
-            unembedded_images=collected.unembedded,
-            digest=_digest(works, collected.image_ids),
-            semantic_model=semantic_model,
-            semantic_passages=len(semantic_owners),
-            unembedded_works=unembedded_works,
-            featured_images=sum(f is not None for f in collected.features),
-        )
-        return cls(
-            index_stamp,
+        works, position, text_vecs, text_owners = read_works(registry.iter_works(), clip_model)
+        semantic, semantic_owners = read_semantic(registry.iter_works(), semantic_model)
+        collected = read_images(registry.iter_images(IMAGE_COLUMNS), clip_model, position, progress)
+        index = cls(
+            _blank_stamp(stamp, clip_model, semantic_model),
             works,
             collected.image_ids,
-            images,
-            texts,
-            hashes,
+            EmbeddingIndex.build(collected.vectors, collected.vector_owners, exact_max),
+            EmbeddingIndex.build(text_vecs, text_owners, exact_max),
+            HashIndex.build(collected.hashes, collected.hash_owners),
             collected.image_works,
             FeatureIndex.build(collected.features),
             semantic,
             semantic_owners,
         )
+        return index.restamped(stamp.revision)
+
+    def restamped(self, revision: int) -> KnownWorksIndex:
+        """This index with its stamp recounted from what it holds, at `revision`."""
+        live = [w for w in self.works if not w.removed]
+        s = self.stamp
+        embedded = {int(o) for o in np.unique(np.asarray(self.semantic_owners))}
+        self.stamp = IndexStamp(
+            format=INDEX_FORMAT,
+            registry_id=s.registry_id,
+            revision=revision,
+            clip_model=s.clip_model,
+            works=len(live),
+            images=len(self.image_ids),
+            hashes=len(self.hashes),
+            unembedded_images=len(self.image_ids) - len(self.images) if s.clip_model else 0,
+            digest=_digest(self.works, self.image_ids),
+            semantic_model=s.semantic_model,
+            semantic_passages=len(self.semantic_owners),
+            unembedded_works=(
+                sum(1 for i, w in enumerate(self.works) if not w.removed and i not in embedded)
+                if s.semantic_model
+                else 0
+            ),
+            featured_images=int(np.count_nonzero(np.asarray(self.features.sizes).any(axis=1))),
+        )
+        return self
 
     def save(self, root: Path) -> Path:
         """Write a new build directory under `root` and make it current; returns it."""
@@ -178,7 +207,6 @@ class KnownWorksIndex:
         name = f"build-{self.stamp.revision}-{uuid.uuid4().hex[:8]}"
         staging = root / f".{name}"
         staging.mkdir()
-        (staging / "meta.json").write_text(json.dumps(asdict(self.stamp), indent=2), "utf-8")
         (staging / "works.json").write_text(
             json.dumps([asdict(w) for w in self.works], ensure_ascii=False), "utf-8"
         )
@@ -190,6 +218,8 @@ class KnownWorksIndex:
         self.features.save(staging)
         np.save(staging / "semantic_vectors.npy", self.semantic)
         np.save(staging / "semantic_owners.npy", self.semantic_owners)
+        meta = {**asdict(self.stamp), "files": _file_digests(staging)}
+        (staging / _META).write_text(json.dumps(meta, indent=2), "utf-8")
         os.replace(staging, root / name)
         _publish(root, name)
         _remove_old_builds(root, keep=name)
@@ -197,12 +227,21 @@ class KnownWorksIndex:
 
     @classmethod
     def open(cls, root: Path) -> KnownWorksIndex | None:
-        """The current index under `root`, or None when absent, torn or of another format."""
+        """The current index under `root`, or None when absent, torn, corrupt or outdated."""
+        return cls.inspect(root)[0]
+
+    @classmethod
+    def inspect(cls, root: Path) -> tuple[KnownWorksIndex | None, str | None]:
+        """(the current index, None), or (None, why it cannot be used) in words."""
         try:
             build = root / (root / _CURRENT).read_text().strip()
-            stamp = IndexStamp(**json.loads((build / "meta.json").read_text("utf-8")))
-            if stamp.format != INDEX_FORMAT:
-                return None
+            meta = json.loads((build / _META).read_text("utf-8"))
+            if meta.get("format") != INDEX_FORMAT:
+                return None, "known-works index is of an older format; rebuilding it"
+            damaged = _damaged_files(build, meta.pop("files"))
+            if damaged:
+                return None, f"known-works index file {damaged} is corrupt; rebuilding it"
+            stamp = IndexStamp(**meta)
             works = [
                 IndexedWork(**{**w, "names": tuple(w["names"]), "words": tuple(w["words"])})
                 for w in json.loads((build / "works.json").read_text("utf-8"))
@@ -212,23 +251,25 @@ class KnownWorksIndex:
                 stamp,
                 works,
                 image_ids,
-                EmbeddingMatrix.load(build, "images"),
-                EmbeddingMatrix.load(build, "text"),
+                EmbeddingIndex.load(build, "images"),
+                EmbeddingIndex.load(build, "text"),
                 HashIndex.load(build),
                 np.load(build / "image_works.npy"),
                 FeatureIndex.load(build),
                 np.load(build / "semantic_vectors.npy", mmap_mode="r"),
                 np.load(build / "semantic_owners.npy"),
             )
-        except (OSError, ValueError, TypeError, KeyError, IndexError):
-            return None
-        return index if index.consistent() else None
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return None, "known-works index is missing or unreadable; building it"
+        if not index.consistent():
+            return None, "known-works index does not match its stamp; rebuilding it"
+        return index, None
 
     def consistent(self) -> bool:
         """Whether the files agree with their stamp (sizes and the digest of row ids)."""
         s = self.stamp
         return (
-            len(self.works) == s.works
+            sum(not w.removed for w in self.works) == s.works
             and len(self.image_ids) == s.images
             and len(self.hashes) == s.hashes
             and len(self.image_works) == s.images
@@ -238,31 +279,39 @@ class KnownWorksIndex:
         )
 
 
+#: The image columns an index reads.
+IMAGE_COLUMNS = (
+    "id", "work_id", "crop_hashes", "clip_embedding", "embedding_model", "features",
+    "feature_version",
+)  # fmt: skip
+
+
 @dataclass
-class _CollectedImages:
+class CollectedImages:
+    """What an index keeps of a run of image rows (owners are work positions)."""
+
     image_ids: np.ndarray
     vectors: np.ndarray
     vector_owners: np.ndarray
     hashes: np.ndarray
     hash_owners: np.ndarray
-    unembedded: int
     image_works: np.ndarray
     features: list[Features | None]
 
 
-def _read_works(
-    registry: KnownWorksRegistry, clip_model: str | None
+def read_works(
+    rows: Iterable[RowMapping], clip_model: str | None, first: int = 0
 ) -> tuple[list[IndexedWork], dict[str, int], np.ndarray, np.ndarray]:
-    """Works in id order, their positions, and the text embeddings made by `clip_model`."""
+    """Works of `rows`, their positions (from `first`), and text embeddings by `clip_model`."""
     works: list[IndexedWork] = []
     blobs: list[bytes] = []
     owners: list[int] = []
-    for row in registry.iter_works():
+    for row in rows:
         aliases = tuple(row["aliases"] or ())
         names = work_names(row["title"], row["creator"], row["kind"], aliases)
         if clip_model is not None and row["embedding_model"] == clip_model:
             blobs.append(bytes(row["text_embedding"]))
-            owners.append(len(works))
+            owners.append(first + len(works))
         words = work_words(row["title"], row["creator"], aliases, row["description"] or "")
         works.append(
             IndexedWork(
@@ -275,20 +324,17 @@ def _read_works(
                 tuple(words),
             )
         )
-    position = {w.id: i for i, w in enumerate(works)}
+    position = {w.id: first + i for i, w in enumerate(works)}
     return works, position, _stack(blobs), np.asarray(owners, dtype=np.int32)
 
 
-def _read_images(
-    registry: KnownWorksRegistry,
+def read_images(
+    rows: Iterable[RowMapping],
     clip_model: str | None,
     position: dict[str, int],
-    progress: ProgressFn | None,
-) -> _CollectedImages:
-    columns = (
-        "id", "work_id", "crop_hashes", "clip_embedding", "embedding_model", "features",
-        "feature_version",
-    )  # fmt: skip
+    progress: ProgressFn | None = None,
+) -> CollectedImages:
+    """The hashes, embeddings and features of image `rows` (`IMAGE_COLUMNS`), by work."""
     ids: list[int] = []
     image_works: list[int] = []
     features: list[Features | None] = []
@@ -296,8 +342,7 @@ def _read_images(
     vector_owners: list[int] = []
     hash_blobs: list[bytes] = []
     hash_owners: list[np.ndarray] = []
-    unembedded = 0
-    for row in registry.iter_images(columns):
+    for row in rows:
         owner = position.get(row["work_id"])
         if owner is None:  # a work removed between our two reads: the revision moved on
             raise LedgerError("the known-works registry changed while indexing; run it again")
@@ -311,47 +356,42 @@ def _read_images(
         if clip_model is not None and row["embedding_model"] == clip_model:
             blobs.append(bytes(row["clip_embedding"]))
             vector_owners.append(owner)
-        elif clip_model is not None:
-            unembedded += 1
         if progress is not None:
             progress(1)
     hashes = np.frombuffer(b"".join(hash_blobs), dtype="<u8").astype(np.uint64).reshape(-1, 2)
-    return _CollectedImages(
+    return CollectedImages(
         image_ids=np.asarray(ids, dtype=np.int64),
         vectors=_stack(blobs),
         vector_owners=np.asarray(vector_owners, dtype=np.int32),
         hashes=hashes,
         hash_owners=np.concatenate(hash_owners) if hash_owners else np.zeros(0, np.int32),
-        unembedded=unembedded,
         image_works=np.asarray(image_works, dtype=np.int32),
         features=features,
     )
 
 
-def _read_semantic(
-    registry: KnownWorksRegistry, semantic_model: str | None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Passage vectors by `semantic_model`, their work positions, and works lacking them.
+def read_semantic(
+    rows: Iterable[RowMapping], semantic_model: str | None, first: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Passage vectors by `semantic_model` of work `rows`, and their positions (from `first`).
 
-    Works are read in the same id order as `_read_works`, so positions agree.
+    `rows` are the same works in the same order as `read_works` saw, so positions agree.
     """
     blocks: list[np.ndarray] = []
     owners: list[np.ndarray] = []
-    missing = 0
-    for position, row in enumerate(registry.iter_works()):
+    for position, row in enumerate(rows, start=first):
         if semantic_model is None:
             continue
         if row["semantic_model"] != semantic_model or row["semantic_vectors"] is None:
-            missing += 1
             continue
         vectors = semantic_from_bytes(bytes(row["semantic_vectors"]))
         blocks.append(vectors)
         owners.append(np.full(len(vectors), position, dtype=np.int32))
     if not blocks:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int32), missing
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int32)
     if len({b.shape[1] for b in blocks}) != 1:
         raise LedgerError("known-works semantic vectors of different widths share one model tag")
-    return np.concatenate(blocks), np.concatenate(owners), missing
+    return np.concatenate(blocks), np.concatenate(owners)
 
 
 def _stack(blobs: list[bytes]) -> np.ndarray:
@@ -365,12 +405,49 @@ def _stack(blobs: list[bytes]) -> np.ndarray:
 
 
 def _digest(works: list[IndexedWork], image_ids: np.ndarray) -> str:
-    """sha256 over the work ids and image ids the index holds."""
+    """sha256 over the ids of the works (not removed ones) and images the index holds."""
     h = hashlib.sha256()
     for work in works:
+        if work.removed:
+            continue
         h.update(work.id.encode("utf-8") + b"\0")
     h.update(np.ascontiguousarray(image_ids, dtype="<i8").tobytes())
     return h.hexdigest()
+
+
+def _blank_stamp(
+    stamp: RegistryStamp, clip_model: str | None, semantic_model: str | None
+) -> IndexStamp:
+    """A stamp naming the registry and models, its counts filled in by `restamped`."""
+    return IndexStamp(
+        INDEX_FORMAT, stamp.registry_id, stamp.revision, clip_model, 0, 0, 0, 0, "",
+        semantic_model,
+    )  # fmt: skip
+
+
+def _file_digests(build: Path) -> dict[str, str]:
+    """sha256 of every file of a build (but `meta.json`, which holds them)."""
+    return {
+        path.name: _sha256(path)
+        for path in sorted(build.iterdir())
+        if path.is_file() and path.name != _META
+    }
+
+
+def _damaged_files(build: Path, expected: dict[str, str]) -> str | None:
+    """The name of a missing, extra or altered file of `build`, or None when all match."""
+    present = {p.name for p in build.iterdir() if p.is_file() and p.name != _META}
+    for name in sorted(present ^ set(expected)):
+        return name
+    for name, digest in expected.items():
+        if _sha256(build / name) != digest:
+            return name
+    return None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _publish(root: Path, name: str) -> None:
@@ -389,55 +466,3 @@ def _remove_old_builds(root: Path, keep: str) -> None:
 def index_root(index_dir: Path) -> Path:
     """Where the known-works index lives inside `settings.index_dir`."""
     return index_dir / "known_works"
-
-
-def current_index(
-    registry: KnownWorksRegistry,
-    root: Path,
-    clip_model: str | None,
-    exact_max: int = 200_000,
-    notify: Callable[[str], None] | None = None,
-    progress: ProgressFn | None = None,
-    semantic_model: str | None = None,
-) -> KnownWorksIndex:
-    """The index for the registry as it is now: the saved one if current, else rebuilt.
-
-    `notify` hears why a rebuild happens (missing, stale, another CLIP model), so a studio
-    learns that a screen paid for an index build instead of wondering why it was slow.
-    """
-    stamp = registry.stamp()
-    found = KnownWorksIndex.open(root)
-    if found is not None and found.stamp.reflects(stamp, clip_model, semantic_model):
-        return found
-    if notify is not None:
-        notify(stale_reason(found.stamp if found else None, stamp, clip_model, semantic_model))
-    index = KnownWorksIndex.build(registry, clip_model, exact_max, progress, semantic_model)
-    index.save(root)
-    return index
-
-
-def stale_reason(
-    found: IndexStamp | None,
-    stamp: RegistryStamp,
-    clip_model: str | None,
-    semantic_model: str | None = None,
-) -> str:
-    """Why an index does not reflect the registry, in words."""
-    if found is None:
-        return "known-works index is missing or unreadable; building it"
-    if found.registry_id != stamp.registry_id:
-        return "known-works index was built from another database; rebuilding it"
-    if found.clip_model != clip_model:
-        return (
-            f"known-works index was built for CLIP model {found.clip_model or 'none'}, "
-            f"now {clip_model or 'none'}; rebuilding it"
-        )
-    if found.semantic_model != semantic_model and found.revision == stamp.revision:
-        return (
-            f"known-works index was built for text encoder {found.semantic_model or 'none'}, "
-            f"now {semantic_model or 'none'}; rebuilding it"
-        )
-    return (
-        f"known-works index is stale (built at registry revision {found.revision}, "
-        f"registry now at {stamp.revision}); rebuilding it"
-    )

@@ -13,6 +13,8 @@
 * `known_works_revision` — a single row bumped in the same transaction as every change;
   the on-disk index records the revision it was built from, which is how a stale index is
   noticed with one primary-key read.
+* `known_works_changes` (branch `known_works`, revision kw_0001): what each revision
+  changed, so an index can be brought forward by applying the difference.
 
 Embeddings are little-endian float32 bytes, tagged with the model that made them
 (`ClipEncoder.fingerprint`), so vectors of different models are never compared.
@@ -95,3 +97,24 @@ class KnownWorksRevisionRow(Base):
     registry_id: Mapped[str] = mapped_column(sa.String(32))
     revision: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KnownWorksChangeRow(Base):
+    """What one registry revision changed: works added or removed, or derived data rewritten.
+
+    Written in the same transaction as the revision bump, so a saved index at revision N can
+    be brought to revision M by applying the changes of N+1..M (`delta`) instead of being
+    rebuilt from every row.  `change` is "add" or "remove" (with the work ids), or "derive"
+    (embeddings, hashes or features recomputed: only a full rebuild reflects that).
+    """
+
+    __tablename__ = "known_works_changes"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "change IN ('add', 'remove', 'derive')", name="known_works_changes_change"
+        ),
+    )
+
+    revision: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    change: Mapped[str] = mapped_column(sa.String(10))
+    work_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list)

@@ -39,12 +39,7 @@ from provenance.errors import ConfigError
 from provenance.policies.clip import ClipEncoder, load_optional
 from provenance.policies.known_works.features import Features, query_features, verify
 from provenance.policies.known_works.hashing import query_hashes
-from provenance.policies.known_works.index import (
-    IndexedWork,
-    KnownWorksIndex,
-    current_index,
-    index_root,
-)
+from provenance.policies.known_works.index import IndexedWork, KnownWorksIndex, index_root
 from provenance.policies.known_works.names import NameMatcher
 from provenance.policies.known_works.registry import KnownWorksRegistry
 from provenance.policies.known_works.semantic_text import (
@@ -54,7 +49,8 @@ from provenance.policies.known_works.semantic_text import (
     semantic_match,
 )
 from provenance.policies.known_works.specs import is_licensed
-from provenance.policies.known_works.vectors import EmbeddingMatrix
+from provenance.policies.known_works.upkeep import current_index
+from provenance.policies.known_works.vectors import EmbeddingIndex
 from provenance.policies.text_embed import (
     EncoderChoice,
     TextEncoder,
@@ -338,7 +334,7 @@ class KnownWorksPolicy:
     def _vector_evidence(
         self,
         index: KnownWorksIndex,
-        matrix: EmbeddingMatrix,
+        matrix: EmbeddingIndex,
         vectors: np.ndarray,
         method: str,
         threshold: float,

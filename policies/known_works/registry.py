@@ -4,10 +4,11 @@ All database access of the known-works policy goes through `KnownWorksRegistry`,
 repository over an SQLAlchemy engine.  It takes the engine of the studio's ledger when the
 pipeline hands one over (`PolicyContext.ledger`), or opens its own from `database_url`.
 
-Every change runs in one transaction that also bumps `known_works_revision`, so an index
-built from revision N is known to be stale the moment anything changes.  Duplicates (a work
-id, or an image already registered under any work) are refused by name, before writing and
-again by the database's unique constraints if another writer raced us.
+Every change runs in one transaction that also bumps `known_works_revision` and logs what
+it changed in `known_works_changes`, so an index built from revision N is known to be stale
+the moment anything changes, and can be brought forward by the works added and removed.
+Duplicates (a work id, or an image already registered under any work) are refused by name,
+before writing and again by the database's unique constraints if another writer raced us.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from provenance.policies.known_works.models import (
     REVISION_ROW,
     KnownWorkImageRow,
     KnownWorkRow,
+    KnownWorksChangeRow,
     KnownWorksRevisionRow,
 )
 from provenance.policies.known_works.prepare import PreparedImage, PreparedWork, vector_bytes
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 WORKS = cast(sa.Table, KnownWorkRow.__table__)
 IMAGES = cast(sa.Table, KnownWorkImageRow.__table__)
 REVISION = cast(sa.Table, KnownWorksRevisionRow.__table__)
+CHANGES = cast(sa.Table, KnownWorksChangeRow.__table__)
 _IN_CHUNK = 500
 T = TypeVar("T")
 
@@ -53,6 +56,15 @@ class RegistryStamp:
 
     registry_id: str
     revision: int
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """What one revision did: "add" or "remove" these works, or "derive" (data recomputed)."""
+
+    revision: int
+    change: str
+    work_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,29 @@ class KnownWorksRegistry:
         stmt = sa.select(*(IMAGES.c[name] for name in columns)).order_by(IMAGES.c.id)
         yield from self._stream(stmt, batch)
 
+    def works_by_ids(self, ids: Sequence[str]) -> list[sa.RowMapping]:
+        """The work rows of those ids that exist, in id order (an index update reads them)."""
+        out: list[sa.RowMapping] = []
+        for chunk in _chunks(sorted(set(ids))):
+            out.extend(self._stream(sa.select(WORKS).where(WORKS.c.id.in_(chunk)), 1000))
+        return sorted(out, key=lambda row: row["id"])
+
+    def images_of_works(self, columns: Sequence[str], ids: Sequence[str]) -> list[sa.RowMapping]:
+        """The chosen columns of the image rows of those works, in id order."""
+        out: list[sa.RowMapping] = []
+        for chunk in _chunks(sorted(set(ids))):
+            stmt = sa.select(*(IMAGES.c[name] for name in columns))
+            out.extend(self._stream(stmt.where(IMAGES.c.work_id.in_(chunk)), 1000))
+        return sorted(out, key=lambda row: row["id"])
+
+    def changes_since(self, revision: int) -> list[RegistryChange]:
+        """The logged changes after `revision`, oldest first (gaps mean: not logged)."""
+        stmt = sa.select(CHANGES).where(CHANGES.c.revision > revision).order_by(CHANGES.c.revision)
+        return [
+            RegistryChange(int(r["revision"]), r["change"], tuple(r["work_ids"] or ()))
+            for r in self._stream(stmt, 1000)
+        ]
+
     def stale_image_ids(
         self, clip_model: str | None, hash_version: int
     ) -> tuple[list[int], list[int]]:
@@ -218,7 +253,7 @@ class KnownWorksRegistry:
         """Store re-computed semantic vectors: (work id, packed vectors, model)."""
         if not works:
             return
-        with self._writing("storing semantic embeddings") as conn:
+        with self._writing("storing semantic embeddings", "derive") as conn:
             for work_id, vectors, model in works:
                 conn.execute(
                     WORKS.update()
@@ -230,7 +265,7 @@ class KnownWorksRegistry:
         """Store re-computed local features: (image id, packed features)."""
         if not images:
             return
-        with self._writing("storing local features") as conn:
+        with self._writing("storing local features", "derive") as conn:
             for image_id, features in images:
                 conn.execute(
                     IMAGES.update()
@@ -272,7 +307,9 @@ class KnownWorksRegistry:
         work_rows = [_work_row(w, now) for w in works]
         image_rows = [_image_row(w, img, now) for w in works for img in w.images]
         try:
-            with self._writing("registering known works") as conn:
+            with self._writing(
+                "registering known works", "add", [w.spec.id for w in works]
+            ) as conn:
                 conn.execute(WORKS.insert(), work_rows)
                 if image_rows:
                     conn.execute(IMAGES.insert(), image_rows)
@@ -289,7 +326,7 @@ class KnownWorksRegistry:
         work = self.get(work_id)
         if work is None:
             raise BadInputError(f"no known work with id {work_id!r}")
-        with self._writing(f"removing known work {work_id!r}") as conn:
+        with self._writing(f"removing known work {work_id!r}", "remove", [work_id]) as conn:
             conn.execute(IMAGES.delete().where(IMAGES.c.work_id == work_id))
             conn.execute(WORKS.delete().where(WORKS.c.id == work_id))
         return work
@@ -302,7 +339,7 @@ class KnownWorksRegistry:
         """Store re-computed embeddings: (image id | work id, vector bytes, model)."""
         if not images and not works:
             return
-        with self._writing("storing re-computed embeddings") as conn:
+        with self._writing("storing re-computed embeddings", "derive") as conn:
             for image_id, vector, model in images:
                 conn.execute(
                     IMAGES.update()
@@ -320,7 +357,7 @@ class KnownWorksRegistry:
         """Store re-computed hashes: dicts of id, phash, dhash, crop_hashes, hash_version."""
         if not rows:
             return
-        with self._writing("storing re-computed hashes") as conn:
+        with self._writing("storing re-computed hashes", "derive") as conn:
             for row in rows:
                 values = {k: v for k, v in row.items() if k != "id"}
                 conn.execute(IMAGES.update().where(IMAGES.c.id == row["id"]).values(**values))
@@ -358,17 +395,32 @@ class KnownWorksRegistry:
             yield conn
 
     @contextmanager
-    def _writing(self, action: str) -> Iterator[Connection]:
-        """A write transaction that also bumps the revision (SQLite: BEGIN IMMEDIATE)."""
+    def _writing(
+        self, action: str, change: str, work_ids: Sequence[str] = ()
+    ) -> Iterator[Connection]:
+        """A write transaction that bumps the revision and logs `change` under it.
+
+        The bump comes first: on PostgreSQL it locks the revision row, so concurrent writers
+        queue there and each logs its change under its own revision (SQLite: BEGIN
+        IMMEDIATE already serialises them).
+        """
         with translate_errors(action, override=LedgerError), self._engine.connect() as conn:
             begin_immediate(conn)
             with conn.begin():
-                yield conn
                 conn.execute(
                     REVISION.update()
                     .where(REVISION.c.id == REVISION_ROW)
                     .values(revision=REVISION.c.revision + 1, changed_at=datetime.now(UTC))
                 )
+                revision = conn.execute(
+                    sa.select(REVISION.c.revision).where(REVISION.c.id == REVISION_ROW)
+                ).scalar_one()
+                conn.execute(
+                    CHANGES.insert().values(
+                        revision=revision, change=change, work_ids=list(work_ids)
+                    )
+                )
+                yield conn
 
     def _stream(self, stmt: sa.Select[Any], batch: int) -> Iterator[sa.RowMapping]:
         with (

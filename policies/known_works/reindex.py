@@ -129,22 +129,33 @@ def rebuild_for_settings(
     encoder: ClipEncoder | None,
     progress: ProgressFn | None = None,
     text_encoder: TextEncoder | None = None,
+    full: bool = True,
 ) -> KnownWorksIndex:
-    """`rebuild` into the data dir's index folder, with the policy's configured scan limit."""
+    """The index in the data dir's index folder, with the policy's configured scan limit.
+
+    `full` rebuilds from every row (`works reindex`); otherwise the saved index is brought
+    forward by the registry's change log when it can be (`works add|import|remove`: a
+    change to a large registry costs the touched works, not a rebuild).
+    """
     from provenance.config import validate_options
     from provenance.policies.known_works.index import index_root
     from provenance.policies.known_works.policy import KnownWorksOptions
+    from provenance.policies.known_works.upkeep import current_index
 
     options = validate_options(
         KnownWorksOptions, settings.policies.options_for("known_works"), "policies.known_works"
     )
-    return rebuild(
+    root = index_root(settings.index_dir)
+    if full:
+        return rebuild(registry, root, encoder, options.exact_scan_max, progress, text_encoder)
+    semantic = encoder_fingerprint(text_encoder) if text_encoder is not None else None
+    return current_index(
         registry,
-        index_root(settings.index_dir),
-        encoder,
+        root,
+        encoder.fingerprint if encoder else None,
         options.exact_scan_max,
-        progress,
-        text_encoder,
+        progress=progress,
+        semantic_model=semantic,
     )
 
 

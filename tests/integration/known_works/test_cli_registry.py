@@ -204,3 +204,27 @@ def test_console_script_round_trip(
     reindexed = run("works", "reindex", "--json")
     assert reindexed.returncode == 0, reindexed.stderr
     assert json.loads(reindexed.stdout)["index"]["images"] == 1
+
+
+def test_add_and_remove_bring_the_index_forward_and_reindex_rebuilds(
+    cli: Cli, migrated_url: str, home: Path
+) -> None:
+    from provenance.policies.known_works.index import KnownWorksIndex
+
+    root = home / "index" / "known_works"
+    for wid in ("Z1", "A1"):  # a rebuild orders works by id; bringing forward appends
+        added = cli(["works", "add", "--title", f"Work {wid}", "--kind", "artist_style",
+                     "--license", "all-rights-reserved", "--id", wid], migrated_url)  # fmt: skip
+        assert added.exit_code == 0, added.output
+    index = KnownWorksIndex.open(root)
+    assert index is not None and [w.id for w in index.works] == ["Z1", "A1"]
+    assert cli(["works", "remove", "Z1"], migrated_url).exit_code == 0
+    index = KnownWorksIndex.open(root)
+    assert index is not None and [(w.id, w.removed) for w in index.works] == [
+        ("Z1", True),
+        ("A1", False),
+    ]
+    assert index.stamp.works == 1
+    assert cli(["works", "reindex"], migrated_url).exit_code == 0
+    index = KnownWorksIndex.open(root)
+    assert index is not None and [w.id for w in index.works] == ["A1"]
