@@ -9,22 +9,27 @@ Where each stage runs, and why:
 - prompt and input screening run on the driver, before dispatch (`Studio.plan`): a refused
   request costs no worker time, and its refusal row is recorded once;
 - workers only turn a planned request (seed already fixed) into pixels and return them;
-- output screening, signing and the ledger row run on the driver (`Studio.finish`, the same
-  `publish` path as the local executor).  The signing key never leaves the configured
+- output screening and signing run on the driver as each request's pixels come back
+  (`Studio.seal`, the same `publish` path as the local executor); the signed outputs are
+  then recorded in batches, many images to one ledger transaction
+  (`provenance.pipeline.recorder.BatchRecorder`), since one commit per image would cap the
+  driver far below what the workers deliver.  The signing key never leaves the configured
   signer on the driver's machine, a worker holds no key and no database connection, and a
   worker that dies cannot leave a signed file or a row behind.
 
 Exactly once per request id: a request whose actor dies mid-call is sent again, with the
 same planned request (same seed), to another actor (a replacement is started so the pool
 keeps its size); since files and rows are only written on the driver after the pixels came
-back, nothing of the lost attempt exists.  A driver that dies is resumed by running the batch
-again: `Studio.plan` skips every image the ledger already holds, as for the local executor.
+back, nothing of the lost attempt exists.  A request is reported only once its batch is
+committed; a driver that dies is resumed by running the batch again: `Studio.plan` skips
+every image the ledger already holds, and what was only sealed (no row, no file) is redone.
 
 Ray is imported only here, and only when this executor runs (`pip install provenant[farm]`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections import deque
@@ -34,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import BadInputError, PolicyBlocked, ProvenantError
-from provenance.pipeline.batch import BatchSummary, RequestOutcome, contained
+from provenance.pipeline.batch import BatchSummary, RequestOutcome
+from provenance.pipeline.recorder import DEFAULT_MAX_IMAGES, DEFAULT_MAX_WAIT_S, BatchRecorder
 from provenance.pipeline.requests import BatchLine
 from provenance.pipeline.results import GenerationResult
 from provenance.pipeline.studio import Planned, Studio
@@ -78,11 +84,18 @@ class FarmWorker:
 
 @dataclass(frozen=True)
 class FarmOptions:
-    """Where and how wide the farm runs (`--address`, `--gpus-per-worker`, `--workers`)."""
+    """Where and how wide the farm runs (`--address`, `--gpus-per-worker`, `--workers`).
+
+    `record_batch` and `record_wait_s` bound how many finished images wait for their ledger
+    transaction and for how long (`BatchRecorder`); `record_batch=1` records each image
+    on its own, as the local executor does.
+    """
 
     address: str | None = None
     gpus_per_worker: float = 0.0
     workers: int | None = None
+    record_batch: int = DEFAULT_MAX_IMAGES
+    record_wait_s: float = DEFAULT_MAX_WAIT_S
 
 
 @dataclass
@@ -183,17 +196,42 @@ class Farm:
         `on_dispatch(actor, request_id)` is called after each call is sent (tests kill the
         actor there).
         """
-        ray = _ray()
         summary = BatchSummary()
+        recorder = BatchRecorder(
+            self.studio, max_images=self.options.record_batch, max_wait_s=self.options.record_wait_s
+        )
+
+        def report(*outcomes: RequestOutcome) -> None:
+            for outcome in outcomes:
+                summary.outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+        try:
+            self._schedule(lines, out_dir, recorder, report, on_dispatch)
+            report(*recorder.flush())
+        except BaseException:
+            # Finished work is recorded before the error leaves (what was committed is
+            # skipped on resume); a flush that fails too leaves nothing (see `recorder`).
+            with contextlib.suppress(Exception):
+                recorder.flush()
+            raise
+        summary.outcomes.sort(key=lambda o: o.line_no or 0)
+        return summary
+
+    def _schedule(
+        self,
+        lines: Iterable[BatchLine],
+        out_dir: Path,
+        recorder: BatchRecorder,
+        report: Callable[..., None],
+        on_dispatch: Callable[[Any, str], None] | None,
+    ) -> None:
+        """Plan, dispatch and collect until every line is done; outputs go to `recorder`."""
+        ray = _ray()
         todo = deque(lines)
         ready: deque[_Job] = deque()
         in_flight: dict[Any, tuple[_Slot, _Job]] = {}
-
-        def report(outcome: RequestOutcome) -> None:
-            summary.outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-
         while todo or ready or in_flight:
             # Plan (screen on the driver) only as far ahead as there are idle slots.
             idle = [s for s in self.slots if not s.busy]
@@ -214,7 +252,11 @@ class Farm:
                     on_dispatch(slot.actor, job.planned.request.request_id)
             if not in_flight:
                 continue
-            done, _ = ray.wait(list(in_flight), num_returns=1)
+            # Wait no longer than the oldest finished image may wait for its batch.
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=recorder.wait_s())
+            if not done:
+                report(*recorder.flush_if_due())
+                continue
             slot, job = in_flight.pop(done[0])
             slot.busy = False
             try:
@@ -232,9 +274,7 @@ class Farm:
                 text = cause.diagnostics() if isinstance(cause, ProvenantError) else str(cause)
                 report(_outcome(job.line, "failed", error=text))
                 continue
-            report(self._finish(job, images, out_dir))
-        summary.outcomes.sort(key=lambda o: o.line_no or 0)
-        return summary
+            report(*self._finish(job, images, out_dir, recorder))
 
     def _replace(self, dead: _Slot) -> None:
         """A fresh actor in a lost one's place (the old one is killed: it may only be cut off)."""
@@ -263,9 +303,12 @@ class Farm:
             return None
         return _Job(line, planned)
 
-    def _finish(self, job: _Job, images: list[GeneratedImage], out_dir: Path) -> RequestOutcome:
-        finish = functools.partial(self.studio.finish, job.planned, images, out_dir)
-        return contained(job.line.request_id, finish, job.line.line_no)
+    def _finish(
+        self, job: _Job, images: list[GeneratedImage], out_dir: Path, recorder: BatchRecorder
+    ) -> list[RequestOutcome]:
+        """Seal the pixels on the driver; the recorder commits them with the next batch."""
+        seal = functools.partial(self.studio.seal, job.planned, images, out_dir)
+        return recorder.add(job.line.request_id, job.line.line_no, seal)
 
 
 def _take_for(slot: _Slot, ready: deque[_Job]) -> _Job:

@@ -11,13 +11,15 @@ once and reaches every output.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from provenance.errors import LedgerError
 from provenance.ids import new_asset_id
 from provenance.pipeline.recording import asset_record
 from provenance.types import Attribution, GeneratedImage, GenerationRequest, InputImage
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
     from provenance.credentials.manifest import EditStep
     from provenance.credentials.parent import ParentCredentials
     from provenance.credentials.signing import CredentialSigner, SignedAsset
+    from provenance.ledger import AssetRecord, Ledger
     from provenance.ledger.records import IngredientRecord
     from provenance.pipeline.policyset import PolicySet
-    from provenance.pipeline.store import AssetStore, StoredAsset
+    from provenance.pipeline.store import AssetStore, Commit, StoredAsset
 
 
 class Publisher(Protocol):
@@ -116,10 +119,60 @@ class Published:
     stored: StoredAsset
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """One output signed and its ledger row built, not yet committed (`commit_sealed`).
+
+    The batched recorder of the farm holds these until a batch is due and commits them in
+    one transaction (`AssetStore.commit_many`); `publish` commits each one at once.
+    """
+
+    pub: Publication
+    asset_id: str
+    signed: SignedAsset
+    record: AssetRecord
+    soft_binding: dict[str, Any] | None
+
+    @property
+    def watermark_id(self) -> int | None:
+        """The watermark id this output carries (reserved until its row is committed)."""
+        if self.soft_binding is None:
+            return None
+        value = self.soft_binding.get("watermark_id")
+        return int(value) if value is not None else None
+
+    def commit(self) -> Commit:
+        """What `AssetStore.commit_many` writes for this output."""
+        from provenance.pipeline.store import Commit
+
+        return Commit(
+            self.pub.out_dir,
+            self.pub.filename,
+            self.signed.data,
+            self.record,
+            self.soft_binding,
+            self.pub.overwrite,
+        )
+
+
 def publish(
     studio: Publisher, pub: Publication, timings: dict[str, float] | None = None
 ) -> Published:
     """Build the manifest, sign, and commit the file with its ledger row."""
+    return commit_sealed(studio, seal(studio, pub, timings), timings)
+
+
+def seal(
+    studio: Publisher,
+    pub: Publication,
+    timings: dict[str, float] | None = None,
+    reserved: Container[int] = (),
+) -> Sealed:
+    """Build the manifest, add soft bindings, sign and build the ledger row (no commit).
+
+    `reserved` are watermark ids held by outputs sealed but not yet committed: a fresh id
+    is drawn again when it is one of them, so a batch never carries one id twice.
+    """
     from provenance.credentials.manifest import ManifestSpec, build_manifest
 
     asset_id = new_asset_id()
@@ -156,7 +209,7 @@ def publish(
                 pub.data,
                 pub.mime,
                 studio.settings.soft_binding,
-                studio.store.ledger.issue_watermark_id,
+                functools.partial(_free_watermark_id, studio.store.ledger, reserved),
                 studio.settings.manifest.jpeg_quality,
             )
         data, manifest = marked.data, add_to_manifest(manifest, marked)
@@ -179,18 +232,35 @@ def publish(
         ingredients=pub.ledger_ingredients,
         contributors=pub.contributors or None,
     )
+    if soft_binding is not None:
+        soft_binding = {**soft_binding, "manifest_store": signed.manifest_store}
+    return Sealed(pub, asset_id, signed, record, soft_binding)
+
+
+def commit_sealed(
+    studio: Publisher, sealed: Sealed, timings: dict[str, float] | None = None
+) -> Published:
+    """Commit one sealed output in its own transaction (file and row, or neither)."""
+    pub = sealed.pub
     with timed(timings, "store"):
-        if soft_binding is not None:
-            soft_binding = {**soft_binding, "manifest_store": signed.manifest_store}
         stored = studio.store.commit(
             pub.out_dir,
             pub.filename,
-            signed.data,
-            record,
+            sealed.signed.data,
+            sealed.record,
             overwrite=pub.overwrite,
-            soft_binding=soft_binding,
+            soft_binding=sealed.soft_binding,
         )
-    return Published(asset_id, signed, stored)
+    return Published(sealed.asset_id, sealed.signed, stored)
+
+
+def _free_watermark_id(ledger: Ledger, reserved: Container[int]) -> int:
+    """An id the ledger does not hold and no sealed, uncommitted output holds either."""
+    for _ in range(64):
+        candidate = ledger.issue_watermark_id()
+        if candidate not in reserved:
+            return candidate
+    raise LedgerError("no free watermark id found in 64 draws; the id space is full")
 
 
 def _soft_binding_on(settings: Settings) -> bool:

@@ -6,7 +6,13 @@
 2. append the ledger row in one transaction (its `path` is the final path);
 3. `os.replace` the partial file to its final name and fsync the directory.
 
-A failure in (1) or (2) removes the partial file and records nothing.  A crash between
+A failure in (1) or (2) removes the partial file and records nothing.
+
+`AssetStore.commit_many` does the same for many outputs with one transaction: every partial
+file is written first, then all rows are appended at once (`Ledger.append_many`: one head
+lock, one commit), then each file is renamed.  A failed write or append removes every
+partial file of the batch and records none of it; a failed rename is reported for that
+output alone (its row exists, so `recover` rolls it forward).  A crash between
 (2) and (3) leaves a partial file whose row exists: `recover(out_dir)` finishes the rename
 (when the file's SHA-256 is the recorded one) and deletes partial files that have no row
 (neither at that path nor with those bytes); anything else is kept and reported.
@@ -20,7 +26,8 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,9 @@ from typing import Any
 from provenance.errors import BadInputError, StoreError
 from provenance.ids import PARTIAL_SUFFIX
 from provenance.ledger import AssetRecord, Ledger, LedgerEntry, canonical_path
+
+#: Threads writing one batch's partial files (their fsyncs overlap).
+_WRITERS = 8
 
 
 @dataclass(frozen=True)
@@ -104,11 +114,24 @@ def _write_exclusive(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One output for `AssetStore.commit_many`: the arguments `commit` takes for it."""
+
+    out_dir: Path
+    filename: str
+    data: bytes
+    record: AssetRecord
+    soft_binding: Mapping[str, Any] | None = None
+    overwrite: bool = False
+
+
 class AssetStore:
     """Commits output files together with their ledger rows, and recovers after crashes."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self._writers: ThreadPoolExecutor | None = None  # started by the first batch
 
     def commit(
         self,
@@ -129,12 +152,7 @@ class AssetStore:
         `soft_binding` is the output's `soft_bindings` row, recorded with the entry.
         """
         final = self._final_path(out_dir, filename, overwrite)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != record.sha256:
-            raise StoreError(f"{final}: record sha256 {record.sha256} is not that of the bytes")
-        # Lineage: each ingredient the ledger already holds is linked to its asset row.
-        ingredients = self.ledger.link_ingredients(record.ingredients)
-        record = dataclasses.replace(record, path=canonical_path(final), ingredients=ingredients)
+        record = self._prepared(final, data, record)
         partial = partial_path(final)
         self._write_partial(partial, data)
         entry = None
@@ -145,6 +163,88 @@ class AssetStore:
                 _remove_quietly(partial)
         self._publish(partial, final, overwrite)
         return StoredAsset(final, entry)
+
+    def commit_many(self, commits: Sequence[Commit]) -> list[StoredAsset | StoreError]:
+        """Write and record many outputs with one ledger transaction: all rows or none.
+
+        Raises (having removed every partial file it wrote) when a file cannot be written
+        or the append fails, so nothing of the batch exists.  Once the rows are in, each
+        file is renamed on its own: the result holds, per commit in order, its
+        `StoredAsset` or the `StoreError` of a rename that failed (its row exists and
+        `recover` renames the partial file later).
+        """
+        staged: list[tuple[Path, Path, AssetRecord]] = []
+        for item in commits:
+            final = self._final_path(item.out_dir, item.filename, item.overwrite)
+            record = self._prepared(final, item.data, item.record)
+            staged.append((final, partial_path(final), record))
+        contents = [(partial, c.data) for (_, partial, _), c in zip(staged, commits, strict=True)]
+        written = self._write_partials(contents)
+        entries: list[LedgerEntry] | None = None
+        try:
+            bindings = [
+                {**item.soft_binding, "asset_id": item.record.asset_id}
+                for item in commits
+                if item.soft_binding
+            ]
+            entries = self.ledger.append_many([r for _, _, r in staged], soft_bindings=bindings)
+        finally:
+            if entries is None:
+                for partial in written:
+                    _remove_quietly(partial)
+        out: list[StoredAsset | StoreError] = []
+        for (final, partial, _), entry, item in zip(staged, entries, commits, strict=True):
+            try:
+                self._publish(partial, final, item.overwrite, sync=False)
+            except StoreError as exc:
+                out.append(exc)
+            else:
+                out.append(StoredAsset(final, entry))
+        with contextlib.suppress(OSError):  # a rename already done survives a lost fsync
+            for directory in {final.parent for final, _, _ in staged}:
+                _fsync_dir(directory)
+        return out
+
+    def _write_partials(self, items: list[tuple[Path, bytes]]) -> list[Path]:
+        """Write and fsync many partial files at once; all are written, or none is left.
+
+        Concurrently, because each fsync waits for the disk and the filesystem commits its
+        journal once for fsyncs that overlap (2-4x fewer milliseconds per file on ext4).
+        A failure removes every partial file this call wrote and raises the first error.
+        """
+        if len(items) <= 1:
+            for partial, data in items:
+                self._write_partial(partial, data)
+            return [partial for partial, _ in items]
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(_WRITERS, thread_name_prefix="partial-writer")
+        submit = self._writers.submit
+        futures = [submit(self._write_partial, partial, data) for partial, data in items]
+        wait(futures)
+        written: list[Path] = []
+        error: BaseException | None = None
+        for (partial, _), future in zip(items, futures, strict=True):
+            exc = future.exception()
+            if exc is None:
+                written.append(partial)
+            elif error is None:
+                error = exc
+        if error is not None:
+            for partial in written:
+                _remove_quietly(partial)
+            raise error
+        return written
+
+    def _prepared(self, final: Path, data: bytes, record: AssetRecord) -> AssetRecord:
+        """`record` checked against the bytes, with its final path and linked ingredients."""
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record.sha256:
+            raise StoreError(f"{final}: record sha256 {record.sha256} is not that of the bytes")
+        # Lineage: each ingredient the ledger already holds is linked to its asset row.
+        ingredients = record.ingredients
+        if ingredients:  # no lookup (one read transaction) for an output without inputs
+            ingredients = self.ledger.link_ingredients(ingredients)
+        return dataclasses.replace(record, path=canonical_path(final), ingredients=ingredients)
 
     def _final_path(self, out_dir: Path, filename: str, overwrite: bool = False) -> Path:
         check_filename(filename)
@@ -173,13 +273,18 @@ class AssetStore:
             _remove_quietly(partial)
             raise StoreError(f"{partial}: cannot write ({exc.strerror or exc})") from exc
 
-    def _publish(self, partial: Path, final: Path, overwrite: bool = False) -> None:
-        """Rename into place; a failure here leaves a partial that `recover` rolls forward."""
+    def _publish(
+        self, partial: Path, final: Path, overwrite: bool = False, *, sync: bool = True
+    ) -> None:
+        """Rename into place; a failure here leaves a partial that `recover` rolls forward.
+
+        `sync=False` leaves the directory fsync to the caller (once per batch)."""
         try:
             if final.exists() and not overwrite:
                 raise StoreError(f"{final}: appeared while committing; left {partial} in place")
             os.replace(partial, final)
-            _fsync_dir(final.parent)
+            if sync:
+                _fsync_dir(final.parent)
         except OSError as exc:
             raise StoreError(
                 f"{final}: recorded in the ledger but not renamed into place "

@@ -22,7 +22,7 @@ written into every manifest's policy assertion and every ledger row.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +32,7 @@ from provenance.errors import PolicyBlocked
 from provenance.ids import output_filename, validate_request_id
 from provenance.imageio import MIME_BY_FORMAT, encode_image
 from provenance.pipeline.policyset import PolicySet, bypass_record
-from provenance.pipeline.publish import Publication, publish, timed
+from provenance.pipeline.publish import Publication, Sealed, commit_sealed, seal, timed
 from provenance.pipeline.recording import refusal_id, refusal_record
 from provenance.pipeline.results import GenerationResult, ImageResult, RefusalResult
 from provenance.plugins import get_generator
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from provenance.credentials.parent import CredentialReader
     from provenance.credentials.signing import CredentialSigner
     from provenance.ledger import Ledger
-    from provenance.pipeline.store import AssetStore
+    from provenance.pipeline.store import AssetStore, StoredAsset
     from provenance.protocols import Generator, LayerStatus
 
 #: Seeds are drawn from [0, 2**31) when a request brings none, and recorded.
@@ -261,20 +261,44 @@ class Studio:
     def finish(
         self, planned: Planned, images: Sequence[GeneratedImage], out_dir: str | Path
     ) -> GenerationResult:
-        """Screen, sign and record the generated pixels of a planned request (here only)."""
-        request, prompt_verdict = planned.request, planned.prompt_verdict
-        result = GenerationResult(
-            request.request_id, "done", prompt_verdict, timings_ms=planned.timings
-        )
+        """Screen, sign and record the generated pixels of a planned request (here only).
+
+        Each output is committed in its own transaction as soon as it is signed."""
+        result = _result_for(planned)
         for image in images:
             if image.index in planned.pending:
-                self._finish_image(request, image, prompt_verdict, Path(out_dir), result)
-        if result.refusals:
-            result.status = "partial"
-            if not result.images:
-                verdict = Verdict.combine(r.verdict for r in result.refusals)
-                raise PolicyBlocked(f"every image of {request.request_id} refused", verdict)
-        return result
+                sealed = self._seal_image(planned, image, Path(out_dir), result)
+                if sealed is not None:
+                    published = commit_sealed(self, sealed.sealed, result.timings_ms)
+                    result.images.append(sealed.image_result(published.stored))
+        return _concluded(planned.request, result, bool(result.images))
+
+    def seal(
+        self,
+        planned: Planned,
+        images: Sequence[GeneratedImage],
+        out_dir: str | Path,
+        reserved: Container[int] = (),
+    ) -> SealedRequest:
+        """Screen and sign a planned request's pixels, leaving the commits to the caller.
+
+        For a recorder that commits many requests' outputs in one ledger transaction
+        (`provenance.pipeline.recorder`).  Refused images are recorded here, as in `finish`,
+        and `PolicyBlocked` is raised when every image was refused.  `reserved`: watermark
+        ids of outputs sealed earlier whose rows are not committed yet.
+        """
+        result = _result_for(planned)
+        outputs: list[SealedImage] = []
+        taken = _Reserved(reserved)
+        for image in images:
+            if image.index in planned.pending:
+                sealed = self._seal_image(planned, image, Path(out_dir), result, taken)
+                if sealed is not None:
+                    outputs.append(sealed)
+                    if sealed.sealed.watermark_id is not None:
+                        taken.add(sealed.sealed.watermark_id)
+        _concluded(planned.request, result, bool(outputs))
+        return SealedRequest(result, tuple(outputs))
 
     def _screen_request(self, request: GenerationRequest) -> Verdict:
         """Prompt screen, then input-image screens; a refusal is recorded and raised here."""
@@ -316,15 +340,16 @@ class Studio:
             self.ledger.append_refusal(record)
             raise
 
-    def _finish_image(
+    def _seal_image(
         self,
-        request: GenerationRequest,
+        planned: Planned,
         image: GeneratedImage,
-        prompt_verdict: Verdict,
         out_dir: Path,
         result: GenerationResult,
-    ) -> None:
-        """Screen, sign and store one output; a refused image is recorded, not written."""
+        reserved: Container[int] = (),
+    ) -> SealedImage | None:
+        """Screen and sign one output; a refused image is recorded, not signed (None)."""
+        request, prompt_verdict = planned.request, planned.prompt_verdict
         mime = MIME_BY_FORMAT[self.settings.manifest.output_format]
         timings = result.timings_ms
         with timed(timings, "screen_image"):
@@ -340,9 +365,9 @@ class Studio:
             except PolicyBlocked:
                 rid = refusal_id(request.request_id, "image", image.index)
                 result.refusals.append(RefusalResult(rid, "image", image.index, image_verdict))
-            return
+            return None
         filename = output_filename(request.request_id, image.index, mime)
-        published = publish(
+        sealed = seal(
             self,
             Publication(
                 request=request,
@@ -358,19 +383,74 @@ class Studio:
                 ingredients=request.input_images,
             ),
             timings,
+            reserved,
         )
-        asset_id, signed, stored = published.asset_id, published.signed, published.stored
-        result.images.append(
-            ImageResult(
-                index=image.index,
-                asset_id=asset_id,
-                path=stored.path,
-                sha256=signed.sha256,
-                seed=image.seed,
-                manifest_label=signed.manifest_label,
-                verdict=image_verdict,
-            )
+        return SealedImage(sealed, image_verdict)
+
+
+@dataclass(frozen=True)
+class SealedImage:
+    """One output signed, with its image verdict, waiting for its commit."""
+
+    sealed: Sealed
+    verdict: Verdict
+
+    def image_result(self, stored: StoredAsset) -> ImageResult:
+        """The result entry of this output once its file and row are committed."""
+        signed = self.sealed.signed
+        return ImageResult(
+            index=self.sealed.pub.image.index,
+            asset_id=self.sealed.asset_id,
+            path=stored.path,
+            sha256=signed.sha256,
+            seed=self.sealed.pub.image.seed,
+            manifest_label=signed.manifest_label,
+            verdict=self.verdict,
         )
+
+
+@dataclass(frozen=True)
+class SealedRequest:
+    """A request whose outputs are screened and signed but not committed (`Studio.seal`).
+
+    `result` already holds the refusals and timings; committing the outputs adds their
+    `ImageResult`s (`SealedImage.image_result`)."""
+
+    result: GenerationResult
+    outputs: tuple[SealedImage, ...]
+
+
+class _Reserved:
+    """Watermark ids held by uncommitted outputs: the caller's, plus this request's."""
+
+    def __init__(self, outer: Container[int]) -> None:
+        self.outer = outer
+        self.own: set[int] = set()
+
+    def add(self, value: int) -> None:
+        self.own.add(value)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.own or value in self.outer
+
+
+def _result_for(planned: Planned) -> GenerationResult:
+    request = planned.request
+    return GenerationResult(
+        request.request_id, "done", planned.prompt_verdict, timings_ms=planned.timings
+    )
+
+
+def _concluded(
+    request: GenerationRequest, result: GenerationResult, any_output: bool
+) -> GenerationResult:
+    """`partial` when some image was refused; `PolicyBlocked` when every one was."""
+    if result.refusals:
+        result.status = "partial"
+        if not any_output:
+            verdict = Verdict.combine(r.verdict for r in result.refusals)
+            raise PolicyBlocked(f"every image of {request.request_id} refused", verdict)
+    return result
 
 
 def _merge_attributions(*verdicts: Verdict) -> list[Attribution]:

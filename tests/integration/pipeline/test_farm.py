@@ -2,9 +2,11 @@
 
 One Ray instance serves the whole module (starting one costs seconds).  A killed actor's
 request is retried elsewhere with the same seed; a driver that dies mid-batch is resumed
-without redoing what was recorded; every image has exactly one row and one file, and the
-hash chain stays intact.  Multi-node runs (workers on other machines, `--address
-ray://HOST:10001`) cannot run here; README's farm section says how to run them.
+without redoing what was recorded; outputs are recorded many rows to a transaction, a failed
+batch is recorded again row by row, and a ledger that fails leaves no file; every image has
+exactly one row and one file, and the hash chain stays intact.  Multi-node runs (workers on
+other machines, `--address ray://HOST:10001`) cannot run here; README's farm section says
+how to run them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.config import Settings
-from provenance.errors import EXIT_OK
+from provenance.errors import EXIT_OK, LedgerError
 from provenance.ledger import AssetRecord
 from provenance.pipeline.farm import FarmOptions, run_farm_batch
 from provenance.pipeline.requests import read_batch
@@ -160,6 +162,102 @@ def test_a_driver_that_dies_is_resumed_without_redoing_recorded_work(
         assert summary.counts["done"] + summary.counts["skipped"] == 5
         rows = _rows(studio.ledger)
         assert len(rows) == 5 and set(rows.values()) == {1}
+        assert studio.ledger.verify_chain().ok
+        check_consistent(out, studio.ledger)
+
+
+def _count_commits(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Wrap the store's batched and one-row commits to count what each one wrote."""
+    store = studio.store
+    calls: dict[str, list[int]] = {"many": [], "one": []}
+    many, one = store.commit_many, store.commit
+
+    def commit_many(commits: Any) -> Any:
+        calls["many"].append(len(commits))
+        return many(commits)
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        calls["one"].append(1)
+        return one(*args, **kwargs)
+
+    monkeypatch.setattr(store, "commit_many", commit_many)
+    monkeypatch.setattr(store, "commit", commit)
+    return calls
+
+
+def test_outputs_are_recorded_many_rows_to_a_transaction(
+    studio_home, models, write_batch, check_consistent, tmp_path, monkeypatch
+) -> None:
+    batch = write_batch([_gan(models, f"b-{i}", prompt=f"sail {i}", seed=i) for i in range(6)])
+    out = tmp_path / "out"
+    options = FarmOptions(workers=2, record_batch=4, record_wait_s=60)
+    with Studio(Settings.load()) as studio:
+        calls = _count_commits(studio, monkeypatch)
+        summary = run_farm_batch(studio, read_batch(batch, None), out, options)
+        assert summary.counts["done"] == 6, [o.as_dict() for o in summary.outcomes]
+        # Four images in the first transaction, the last two at the end; none on its own.
+        assert calls == {"many": [4, 2], "one": []}
+        assert all("store" in o.result.timings_ms for o in summary.outcomes if o.result)
+        rows = _rows(studio.ledger)
+        assert len(rows) == 6 and set(rows.values()) == {1}
+        assert studio.ledger.verify_chain().ok
+        check_consistent(out, studio.ledger)
+
+
+def test_a_batch_that_fails_is_recorded_again_row_by_row(
+    studio_home, models, write_batch, check_consistent, tmp_path, monkeypatch
+) -> None:
+    batch = write_batch([_gan(models, f"o-{i}", prompt=f"oar {i}", seed=i) for i in range(3)])
+    out = tmp_path / "out"
+    with Studio(Settings.load()) as studio:
+        ledger = studio.ledger
+        append_many = ledger.append_many
+
+        def no_batches(records: Any, **kwargs: Any) -> Any:
+            records = list(records)
+            if len(records) > 1:
+                raise LedgerError("appending to the ledger: could not serialize access")
+            return append_many(records, **kwargs)
+
+        monkeypatch.setattr(ledger, "append_many", no_batches)
+        calls = _count_commits(studio, monkeypatch)
+        options = FarmOptions(workers=2, record_batch=3, record_wait_s=60)
+        summary = run_farm_batch(studio, read_batch(batch, None), out, options)
+        assert summary.counts["done"] == 3, [o.as_dict() for o in summary.outcomes]
+        assert calls == {"many": [3], "one": [1, 1, 1]}
+        rows = _rows(ledger)
+        assert len(rows) == 3 and set(rows.values()) == {1}
+        assert ledger.verify_chain().ok
+        check_consistent(out, ledger)
+
+
+def test_a_ledger_that_fails_leaves_no_file_and_the_rerun_records_each_image_once(
+    pg_home, models, write_batch, check_consistent, tmp_path
+) -> None:
+    batch = write_batch([_gan(models, f"p-{i}", prompt=f"pier {i}", seed=i) for i in range(4)])
+    batch_lines = [*read_batch(batch, None)]
+    out = tmp_path / "out"
+    options = FarmOptions(workers=2, record_batch=2, record_wait_s=60)
+    with Studio(Settings.load()) as studio:
+
+        def down(records: Any, **kwargs: Any) -> Any:
+            raise LedgerError("appending to the ledger: connection refused")
+
+        studio.ledger.append_many = down  # type: ignore[method-assign]
+        try:
+            summary = run_farm_batch(studio, batch_lines, out, options)
+        finally:
+            del studio.ledger.append_many  # the class's own again
+        assert summary.counts["failed"] == 4
+        assert all("connection refused" in (o.error or "") for o in summary.outcomes)
+        assert _rows(studio.ledger) == Counter()
+        assert not out.exists() or sorted(out.iterdir()) == []  # no file, no partial file
+        assert studio.ledger.verify_chain().ok
+    with Studio(Settings.load()) as studio:
+        summary = run_farm_batch(studio, read_batch(batch, None), out, options)
+        assert summary.counts["done"] == 4, [o.as_dict() for o in summary.outcomes]
+        rows = _rows(studio.ledger)
+        assert len(rows) == 4 and set(rows.values()) == {1}
         assert studio.ledger.verify_chain().ok
         check_consistent(out, studio.ledger)
 
