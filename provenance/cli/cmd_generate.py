@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -76,6 +77,13 @@ def generate(
         int | None,
         typer.Option("--workers", help="Ray workers to start (default: one per GPU/CPU slot)."),
     ] = None,
+    record_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--record-batch",
+            help="Ray: images recorded per ledger transaction (default 128; 1: one by one).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Screen, generate, screen, sign and record images (exit 3 when a policy refuses)."""
@@ -86,10 +94,15 @@ def generate(
         raise BadInputError(f"--executor {executor!r}: expected local or ray")
     if executor == "ray" and batch is None:
         raise BadInputError("--executor ray runs a --batch FILE")
-    if executor == "local" and (address is not None or workers is not None or gpus_per_worker):
-        raise BadInputError("--address, --workers and --gpus-per-worker need --executor ray")
+    farm_only = (address, workers, record_batch)
+    if executor == "local" and (any(v is not None for v in farm_only) or gpus_per_worker):
+        raise BadInputError(
+            "--address, --workers, --gpus-per-worker and --record-batch need --executor ray"
+        )
     if gpus_per_worker < 0:
         raise BadInputError("--gpus-per-worker must not be negative")
+    if record_batch is not None and record_batch < 1:
+        raise BadInputError("--record-batch must be at least 1")
     settings = state(ctx).settings
     default_generator = settings.generators.default
     with Studio(settings) as studio:
@@ -102,6 +115,8 @@ def generate(
                 from provenance.pipeline.farm import FarmOptions
 
                 farm = FarmOptions(address, gpus_per_worker, workers)
+                if record_batch is not None:
+                    farm = dataclasses.replace(farm, record_batch=record_batch)
             summary = _run_batch(studio, lines, out, as_json, farm)
             raise typer.Exit(summary.exit_code)
         fields = {

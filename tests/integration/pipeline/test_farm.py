@@ -50,6 +50,14 @@ def _rows(ledger: Any) -> Counter[tuple[str, int]]:
     )
 
 
+def _each_image_once(ledger: Any, out: Path, images: int, check_consistent: Any) -> None:
+    """`images` rows, one per (request, image), the chain intact, files and rows agreeing."""
+    rows = _rows(ledger)
+    assert len(rows) == images and set(rows.values()) == {1}
+    assert ledger.verify_chain().ok
+    check_consistent(out, ledger)
+
+
 @pytest.fixture
 def pg_home(postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A studio whose ledger is a fresh PostgreSQL database."""
@@ -129,11 +137,9 @@ def test_killed_actor_is_retried_elsewhere_with_the_same_seed_on_postgres(
         assert summary.counts["done"] == 4, [o.as_dict() for o in summary.outcomes]
         assert killed
         ledger = studio.ledger
-        assert set(_rows(ledger).values()) == {1} and len(_rows(ledger)) == 4
+        _each_image_once(ledger, out, 4, check_consistent)
         seeds = {e.record.request_id: e.record.seed for e in ledger.iter_entries()}
         assert seeds == {f"k-{i}": 10 * i for i in range(4)}
-        assert ledger.verify_chain().ok
-        check_consistent(out, ledger)
 
 
 def test_a_driver_that_dies_is_resumed_without_redoing_recorded_work(
@@ -160,10 +166,7 @@ def test_a_driver_that_dies_is_resumed_without_redoing_recorded_work(
         skipped = {o.request_id for o in summary.outcomes if o.outcome == "skipped"}
         assert set(seen) <= skipped
         assert summary.counts["done"] + summary.counts["skipped"] == 5
-        rows = _rows(studio.ledger)
-        assert len(rows) == 5 and set(rows.values()) == {1}
-        assert studio.ledger.verify_chain().ok
-        check_consistent(out, studio.ledger)
+        _each_image_once(studio.ledger, out, 5, check_consistent)
 
 
 def _count_commits(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
@@ -198,10 +201,7 @@ def test_outputs_are_recorded_many_rows_to_a_transaction(
         # Four images in the first transaction, the last two at the end; none on its own.
         assert calls == {"many": [4, 2], "one": []}
         assert all("store" in o.result.timings_ms for o in summary.outcomes if o.result)
-        rows = _rows(studio.ledger)
-        assert len(rows) == 6 and set(rows.values()) == {1}
-        assert studio.ledger.verify_chain().ok
-        check_consistent(out, studio.ledger)
+        _each_image_once(studio.ledger, out, 6, check_consistent)
 
 
 def test_a_batch_that_fails_is_recorded_again_row_by_row(
@@ -225,10 +225,7 @@ def test_a_batch_that_fails_is_recorded_again_row_by_row(
         summary = run_farm_batch(studio, read_batch(batch, None), out, options)
         assert summary.counts["done"] == 3, [o.as_dict() for o in summary.outcomes]
         assert calls == {"many": [3], "one": [1, 1, 1]}
-        rows = _rows(ledger)
-        assert len(rows) == 3 and set(rows.values()) == {1}
-        assert ledger.verify_chain().ok
-        check_consistent(out, ledger)
+        _each_image_once(ledger, out, 3, check_consistent)
 
 
 def test_a_ledger_that_fails_leaves_no_file_and_the_rerun_records_each_image_once(
@@ -256,10 +253,7 @@ def test_a_ledger_that_fails_leaves_no_file_and_the_rerun_records_each_image_onc
     with Studio(Settings.load()) as studio:
         summary = run_farm_batch(studio, read_batch(batch, None), out, options)
         assert summary.counts["done"] == 4, [o.as_dict() for o in summary.outcomes]
-        rows = _rows(studio.ledger)
-        assert len(rows) == 4 and set(rows.values()) == {1}
-        assert studio.ledger.verify_chain().ok
-        check_consistent(out, studio.ledger)
+        _each_image_once(studio.ledger, out, 4, check_consistent)
 
 
 def test_ray_is_not_imported_by_the_cli_or_the_local_executor(tmp_path) -> None:
@@ -283,6 +277,8 @@ def test_ray_is_not_imported_by_the_cli_or_the_local_executor(tmp_path) -> None:
         (["--address", "auto"], "need --executor ray"),
         (["--executor", "ray", "--gpus-per-worker", "4"], "GPUs need more than"),
         (["--executor", "ray", "--workers", "0"], "at least 1"),
+        (["--record-batch", "8"], "need --executor ray"),
+        (["--executor", "ray", "--record-batch", "0"], "--record-batch must be at least 1"),
     ],
 )
 def test_bad_farm_options_are_one_line_errors(
