@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,6 +132,8 @@ class Verifier:
         self._details = details
         self._context: c2pa.Context | None = None
         self._context_pid = -1
+        self._hasher: ThreadPoolExecutor | None = None
+        self._hasher_pid = -1
         self._c2pa_context()  # bad trust settings fail here, not once per file
 
     def _c2pa_context(self) -> c2pa.Context:
@@ -215,8 +218,6 @@ class Verifier:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _in_threads(self, paths: list[Path], workers: int) -> Iterator[VerificationReport]:
-        from concurrent.futures import ThreadPoolExecutor
-
         executor = ThreadPoolExecutor(workers, thread_name_prefix="provenant-verify")
         try:
             yield from executor.map(self._read, paths)
@@ -232,7 +233,13 @@ class Verifier:
         return self._read_data(path, data)
 
     def _read_data(self, path: Path, data: bytes) -> VerificationReport:
-        """The credentials part of a report for bytes already read (a file or an upload)."""
+        """The credentials part of a report for bytes already read (a file or an upload).
+
+        The SHA-256 the ledger match needs is computed in a thread while c2pa reads: both
+        release the GIL (c2pa through ctypes, hashlib for buffers over 2 KiB), so on two
+        cores the hash costs no wall time.
+        """
+        digest = self._hash_soon(data) if self._ledger_check is not None else None
         try:
             report = read_credentials(
                 path,
@@ -245,9 +252,16 @@ class Verifier:
             return VerificationReport(path, State.UNREADABLE, exc.diagnostics())
         except Exception as exc:
             return _error_report(path, exc)
-        if self._ledger_check is None or report.state is State.UNREADABLE:
+        if digest is None or report.state is State.UNREADABLE:
             return report
-        return replace(report, sha256=hashlib.sha256(data).hexdigest())
+        return replace(report, sha256=digest.result())
+
+    def _hash_soon(self, data: bytes) -> Future[str]:
+        """sha256(data) as hex, computed by this process's hashing thread."""
+        if self._hasher is None or self._hasher_pid != os.getpid():  # a forked worker: anew
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="provenant-sha256")
+            self._hasher_pid = os.getpid()
+        return self._hasher.submit(_sha256_hex, data)
 
     def _with_ledger(
         self, reports: list[VerificationReport], datas: Sequence[bytes] | None = None
@@ -392,3 +406,7 @@ def default_workers(file_count: int) -> int:
     if file_count < PARALLEL_MIN_FILES:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

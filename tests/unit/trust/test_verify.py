@@ -376,3 +376,31 @@ def test_c2pa_hands_out_the_signers_certificate_chain(sign_image) -> None:
         store = json.loads(reader.json())
     info = store["manifests"][store["active_manifest"]]["signature_info"]
     assert "BEGIN CERTIFICATE" in str(info.get("cert_chain", ""))
+
+
+def test_a_trusted_signers_certificate_is_read_once_an_untrusted_one_every_time(
+    sign_image, settings, tmp_path, monkeypatch
+) -> None:
+    import c2pa
+
+    from provenance.verify import reading
+
+    monkeypatch.setattr(reading, "_TRUSTED_SIGNERS", {})
+    calls: list[int] = []
+    crjson = c2pa.Reader.crjson
+
+    def counted(self: Any) -> str:
+        calls.append(1)
+        return crjson(self)
+
+    monkeypatch.setattr(c2pa.Reader, "crjson", counted)
+    paths = [_write(tmp_path, f"{i}.png", sign_image(seed=i).data) for i in range(3)]
+    reports = [Verifier(settings).verify_file(p) for p in paths]
+    assert [r.state for r in reports] == [State.TRUSTED] * 3 and len(calls) == 1
+    assert len({r.signer for r in reports}) == 1 and reports[0].signer.not_after
+    untrusting = settings.model_copy(
+        update={"trust": settings.trust.model_copy(update={"anchors": []})}
+    )
+    for path in paths:
+        assert Verifier(untrusting).verify_file(path).state is State.VALID_UNTRUSTED
+    assert len(calls) == 4  # valid but untrusted: each file's own certificate
