@@ -21,7 +21,7 @@ Configuration (`[policies.prompt_safety]`)::
     max_embed_chars = 2000       # longer prompts: lexical on all of it, semantic on this much
     [policies.prompt_safety.categories.gore]
     action = "warn"              # allow | warn | block
-    threshold = 0.6              # semantic threshold (head probability, or similarity)
+    threshold = 0.6              # semantic threshold (head score, see prompt_head; or similarity)
 
 `sexual_minors` always blocks; configuring it is an error.
 """
