@@ -7,7 +7,7 @@ The procedure is compositional and has nothing to do with how the frozen test sp
 written (by hand, independently): prompt templates x a concept inventory per category
 (`benchmarks/data/prompt_corpus/inventory.toml`, slot fillers such as `{minor}` or
 `{weapon}` expanded at random) x evasion transforms (typos, leetspeak, homoglyphs, spacing,
-zero-width characters, case) x 20-odd languages, plus benign prompts that share the
+zero-width characters, case) x 30-odd languages, plus benign prompts that share the
 vocabulary of the unsafe ones (a shot glass, a breaststroke swimmer, a surgeon, memorials).
 
 Every phrase, template and slot filler is assigned to `train` or `dev` by a hash of its
@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 INVENTORY = HERE / "data" / "prompt_corpus" / "inventory.toml"
 CORPUS = HERE / "data" / "prompt_corpus" / "corpus.jsonl"
 SEED = 20250611
-PER_UNSAFE_CATEGORY = 1400
-BENIGN = 6000
+PER_UNSAFE_CATEGORY = 1700
+BENIGN = 8500
 DEV_SHARE = 18  # percent of phrases, templates and fillers held out for the dev split
 _SLOT = re.compile(r"\{(\w+)\}")
 _HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "i": "і", "y": "у"}
@@ -126,7 +126,7 @@ _EN_WEIGHTS |= {"zero_width": 5, "case": 5}
 
 def _evasion(rng: random.Random, lang: str) -> str:
     if lang != "en":
-        return rng.choices(["none", "misspelling"], [80, 20])[0]
+        return rng.choices(["none", "misspelling"], [75, 25])[0]
     names = list(_EN_WEIGHTS)
     return rng.choices(names, [_EN_WEIGHTS[n] for n in names])[0]
 
@@ -145,13 +145,12 @@ def _lists(section: dict[str, list[str]]) -> list[tuple[str, str, list[str]]]:
 
 def _weight(lang: str, variant: str, n_langs: int) -> float:
     if lang == "en":
-        return {"plain": 0.30, "euphemism": 0.30, "hard": 0.25, "compositional": 0.30}[variant]
+        return {"plain": 0.30, "euphemism": 0.40, "hard": 0.35, "compositional": 0.30}[variant]
     return 0.40 / max(n_langs, 1)
 
 
 def generate(inventory: dict[str, Any], seed: int = SEED) -> list[dict[str, Any]]:
     """The whole corpus, in a fixed order, deduplicated by prompt."""
-    rng = random.Random(seed)
     templates: dict[str, list[str]] = inventory["templates"]
     slots: dict[str, list[str]] = inventory["slots"]["en"]
     sections = [(c, inventory["unsafe"][c], PER_UNSAFE_CATEGORY) for c in inventory["unsafe"]]
@@ -159,6 +158,9 @@ def generate(inventory: dict[str, Any], seed: int = SEED) -> list[dict[str, Any]
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for label, section, count in sections:
+        # one generator per label: widening one section's inventory leaves the others' rows
+        # (and their cached embeddings) as they were
+        rng = random.Random(f"{seed}-{label}")
         lists = _lists(section)
         n_other = len({lang for lang, _, _ in lists if lang != "en"})
         weights = [_weight(lang, variant, n_other) for lang, variant, _ in lists]

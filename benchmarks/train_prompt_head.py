@@ -8,12 +8,16 @@
 Data: `benchmarks/data/prompt_corpus/corpus.jsonl` (from `gen_prompt_corpus.py`; its
 `split` field holds out phrases, templates and slot fillers for `dev`).  Each prompt is
 embedded exactly as the policy embeds it at run time (`normalize(prompt).embed_text()`),
-so the head sees what it will see in service.  Embeddings are cached per corpus hash
-(`--cache`), so retraining is seconds.
+so the head sees what it will see in service.  Embeddings are cached per corpus hash and
+per text (`--cache`), so retraining is seconds and a regenerated corpus only embeds its new
+prompts.
 
-The head's decision: the most probable unsafe class fires when its probability reaches the
-shipped `threshold`, the lowest value that keeps the dev split's benign false-positive
-rate under `--max-fpr`.  Calibration on the dev split (reliability bins and expected
+The head's decision (`--decision`, saved with the head): by default the most probable
+unsafe class fires when the prompt's probability of being unsafe at all, 1 - p(benign),
+reaches the shipped `threshold`, the lowest value that keeps the dev split's benign
+false-positive rate under `--max-fpr`; `top_class` compares the top unsafe class's own
+probability instead (it misses prompts whose mass is split between neighbouring classes).
+Calibration on the dev split (reliability bins and expected
 calibration error, of the top class and of "unsafe at all") goes to
 `benchmarks/results/prompt_head_<encoder>.json` with the per-class figures.
 Training needs scikit-learn (the `test` extra); the policy only needs numpy.
@@ -66,22 +70,47 @@ def build_encoder(kind: str) -> Any:
     return text_embed.MiniLMEncoder(model_dir)
 
 
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _load_store(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+
 def embeddings(kind: str, texts: list[str], digest: str, cache: Path) -> np.ndarray:
-    """Embeddings of `texts`, from the cache when this corpus was embedded before."""
+    """Embeddings of `texts`, from the cache when this corpus was embedded before.
+
+    Besides the whole-corpus matrix, vectors are kept per text (`<kind>-bytext.npz`), so a
+    regenerated corpus only embeds the prompts that are new: widening the inventory then
+    costs minutes, not the whole corpus again.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"{kind}-{digest[:16]}.npy"
     if path.is_file():
         return np.load(path)
-    encoder = build_encoder(kind)
-    start = time.perf_counter()
-    parts = []
-    for i in range(0, len(texts), 64):
-        parts.append(encoder.encode(texts[i : i + 64]))
-        if i % 1280 == 0:
-            print(f"  {kind}: {i}/{len(texts)} embedded", file=sys.stderr, flush=True)
-    matrix = np.concatenate(parts).astype(np.float32)
-    seconds = time.perf_counter() - start
-    print(f"  {kind}: {len(texts)} in {seconds:.0f} s ({seconds / len(texts) * 1000:.1f} ms each)")
+    store_path = cache / f"{kind}-bytext.npz"
+    store = _load_store(store_path)
+    keys = [_text_key(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in store}.items())
+    if missing:
+        encoder = build_encoder(kind)
+        start = time.perf_counter()
+        for i in range(0, len(missing), 64):
+            chunk = missing[i : i + 64]
+            vectors = encoder.encode([t for _, t in chunk]).astype(np.float32)
+            store.update(zip([k for k, _ in chunk], vectors, strict=True))
+            if i % 1280 == 0:
+                print(f"  {kind}: {i}/{len(missing)} new texts embedded", file=sys.stderr,
+                      flush=True)  # fmt: skip
+        seconds = time.perf_counter() - start
+        print(f"  {kind}: {len(missing)} new of {len(texts)} in {seconds:.0f} s "
+              f"({seconds / len(missing) * 1000:.1f} ms each)")  # fmt: skip
+        np.savez(store_path, keys=np.array(list(store)), vectors=np.stack(list(store.values())))
+    matrix = np.stack([store[k] for k in keys]).astype(np.float32)
     np.save(path, matrix)
     return matrix
 
@@ -108,32 +137,42 @@ def reliability(confidence: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
     return {"ece": round(ece, 4), "bins": bins}
 
 
-def decide(probs: np.ndarray, classes: list[str], threshold: float) -> list[str]:
-    """The head's decision per row: the top unsafe class if it reaches `threshold`."""
-    benign = classes.index(BENIGN)
-    unsafe = probs.copy()
-    unsafe[:, benign] = -1.0
-    top = unsafe.argmax(axis=1)
-    return [classes[t] if probs[i, t] >= threshold else BENIGN for i, t in enumerate(top)]
+def decide(
+    probs: np.ndarray, classes: list[str], threshold: float, decision: str = "unsafe_mass"
+) -> list[str]:
+    """The head's decision per row: the top unsafe class if the head's score (see
+    `PromptHead.decision`) reaches `threshold`."""
+    from provenance.policies.prompt_head import unsafe_scores
+
+    top, score = unsafe_scores(probs, classes, decision)
+    return [classes[t] if s >= threshold else BENIGN for t, s in zip(top, score, strict=True)]
 
 
 def pick_threshold(
-    probs: np.ndarray, labels: list[str], classes: list[str], max_fpr: float
+    probs: np.ndarray,
+    labels: list[str],
+    classes: list[str],
+    max_fpr: float,
+    decision: str = "unsafe_mass",
 ) -> float:
     """Lowest threshold whose benign false-positive rate on these rows is under `max_fpr`."""
     benign_rows = [i for i, lab in enumerate(labels) if lab == BENIGN]
-    for threshold in np.arange(0.30, 0.96, 0.01):
-        got = decide(probs[benign_rows], classes, float(threshold))
+    for threshold in np.arange(0.30, 0.996, 0.005):
+        got = decide(probs[benign_rows], classes, float(threshold), decision)
         if sum(g != BENIGN for g in got) / len(benign_rows) <= max_fpr:
-            return round(float(threshold), 2)
-    return 0.95
+            return round(float(threshold), 3)
+    return 0.995
 
 
 def metrics(
-    probs: np.ndarray, rows: list[dict[str, Any]], classes: list[str], threshold: float
+    probs: np.ndarray,
+    rows: list[dict[str, Any]],
+    classes: list[str],
+    threshold: float,
+    decision: str = "unsafe_mass",
 ) -> dict[str, Any]:
     labels = [r["label"] for r in rows]
-    got = decide(probs, classes, threshold)
+    got = decide(probs, classes, threshold, decision)
     per_class = {}
     for c in classes:
         idx = [i for i, lab in enumerate(labels) if lab == c]
@@ -155,6 +194,7 @@ def metrics(
     p_unsafe = 1.0 - probs[:, classes.index(BENIGN)]
     return {
         "threshold": threshold,
+        "decision": decision,
         "classes": per_class,
         "refused_unsafe": _rate(sum(got[i] != BENIGN for i in unsafe), len(unsafe)),
         "recall_by_evasion": by("evasion"),
@@ -233,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", choices=["e5", "minilm"], default="e5")
     parser.add_argument("--C", type=float, default=8.0, help="inverse L2 regularisation")
     parser.add_argument("--max-fpr", type=float, default=0.005)
+    parser.add_argument(
+        "--decision",
+        choices=["unsafe_mass", "top_class"],
+        default="unsafe_mass",
+        help="what the threshold is compared with (see policies/prompt_head.py)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/provenant-prompt-head"))
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument(
@@ -253,14 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     weights, bias = fit(vectors[train], [rows[i]["label"] for i in train], classes, args.C)
     dev_rows = [rows[i] for i in dev]
     dev_probs = softmax(vectors[dev] @ weights + bias)
-    threshold = pick_threshold(dev_probs, [r["label"] for r in dev_rows], classes, args.max_fpr)
+    threshold = pick_threshold(
+        dev_probs, [r["label"] for r in dev_rows], classes, args.max_fpr, args.decision
+    )
     report = {
         "encoder": args.encoder,
         "corpus_sha256": digest,
         "train": len(train),
         "dev_rows": len(dev),
         "C": args.C,
-        "dev": metrics(dev_probs, dev_rows, classes, threshold),
+        "max_fpr": args.max_fpr,
+        "dev": metrics(dev_probs, dev_rows, classes, threshold, args.decision),
     }
     print(
         json.dumps(
@@ -275,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_save:
         from provenance.policies.prompt_head import save_head
 
-        path = save_head(args.encoder, weights, bias, classes, threshold, digest)
+        path = save_head(
+            args.encoder, weights, bias, classes, threshold, digest, decision=args.decision
+        )
         print(f"wrote {path}")
     return 0
 

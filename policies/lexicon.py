@@ -257,7 +257,9 @@ class Lexicon:
                     continue
                 first = i + bisect_right(ends, at)
                 last = i + bisect_right(ends, at + len(key) - 1)
-                out.extend(TermMatch(t.set_name, t.source, first, last) for t in terms)
+                # a benign context word in the same unspaced run (自殺 in 自殺防止) neutralises
+                kept = [t for t in terms if not any(u in run for u in t.unless)]
+                out.extend(TermMatch(t.set_name, t.source, first, last) for t in kept)
             i = j + 1
         return out
 

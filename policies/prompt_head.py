@@ -6,8 +6,16 @@ labelled corpus (`benchmarks/gen_prompt_corpus.py`) embedded by one encoder, and
 
 * `weights` (dim x classes, float32) and `bias` (classes);
 * `classes`: `benign` and the prompt-safety categories, in column order;
-* `threshold`: the probability the top unsafe class must reach (fitted on the dev split
-  for a benign false-positive budget);
+* `threshold`: the score that fires (fitted on the dev split for a benign false-positive
+  budget);
+* `decision`: what the threshold is compared with.  `unsafe_mass` (what training writes):
+  the probability that the prompt is unsafe at all, 1 - p(benign), naming the most probable
+  unsafe class.  Requests that sit between neighbouring categories (nudity of a named
+  person reads partly `sexual_explicit`, partly `ncii_real_person`) split their mass
+  across classes, so a per-class threshold misses them while the benign class is clearly
+  out-voted; on the generated dev split this rule roughly doubles the head's recall at the
+  same false-positive rate.  `top_class` (heads saved without the field): the top unsafe
+  class's own probability;
 * `encoder`, `dim`, `corpus_sha256`: what it was trained on, checked on load.
 
 Scoring is one matrix product and a softmax (numpy only), so the head costs microseconds
@@ -27,6 +35,7 @@ from provenance.errors import ConfigError
 from provenance.policies.lexicon import DATA_DIR
 
 BENIGN = "benign"
+DECISIONS = ("unsafe_mass", "top_class")
 
 
 def head_path(encoder_kind: str, data_dir: Path = DATA_DIR) -> Path:
@@ -53,6 +62,7 @@ class PromptHead:
     classes: tuple[str, ...]
     threshold: float
     corpus_sha256: str = ""
+    decision: str = "top_class"
 
     @property
     def dim(self) -> int:
@@ -71,6 +81,7 @@ class PromptHead:
                 encoder = str(data["encoder"])
                 dim = int(data["dim"])
                 digest = str(data["corpus_sha256"])
+                decision = str(data["decision"]) if "decision" in data else "top_class"
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read prompt head ({exc})") from exc
         except (KeyError, ValueError) as exc:
@@ -82,7 +93,9 @@ class PromptHead:
             )
         if BENIGN not in classes:
             raise ConfigError(f"{path}: prompt head has no {BENIGN!r} class")
-        return cls(encoder, weights, bias, classes, threshold, digest)
+        if decision not in DECISIONS:
+            raise ConfigError(f"{path}: unknown prompt head decision {decision!r}")
+        return cls(encoder, weights, bias, classes, threshold, digest, decision)
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         """(n, classes) softmax probabilities of unit embedding rows."""
@@ -97,10 +110,29 @@ class PromptHead:
         probs: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
         return probs
 
+    def unsafe_scores(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of `probs`: the most probable unsafe class (column index) and the score
+        the threshold is compared with, as `decision` defines it."""
+        return unsafe_scores(probs, self.classes, self.decision)
+
     def score(self, vectors: np.ndarray) -> list[dict[str, float]]:
         """Per row, every class's probability (for evidence and evaluation)."""
         probs = self.probabilities(vectors)
         return [dict(zip(self.classes, map(float, row), strict=True)) for row in probs]
+
+
+def unsafe_scores(
+    probs: np.ndarray, classes: tuple[str, ...] | list[str], decision: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(top unsafe class index, score) per row of (n, classes) probabilities; shared with
+    the training script so the threshold is fitted on exactly the rule the policy runs."""
+    benign = list(classes).index(BENIGN)
+    masked = probs.copy()
+    masked[:, benign] = -1.0
+    top = masked.argmax(axis=1)
+    if decision == "unsafe_mass":
+        return top, 1.0 - probs[:, benign]
+    return top, probs[np.arange(len(probs)), top]
 
 
 @cache
@@ -123,6 +155,7 @@ def save_head(
     threshold: float,
     corpus_sha256: str,
     data_dir: Path = DATA_DIR,
+    decision: str = "unsafe_mass",
 ) -> Path:
     """Write a head file (used by the training script)."""
     path = head_path(encoder_kind, data_dir)
@@ -135,5 +168,6 @@ def save_head(
         encoder=np.array(encoder_kind),
         dim=np.int64(weights.shape[0]),
         corpus_sha256=np.array(corpus_sha256),
+        decision=np.array(decision),
     )
     return path

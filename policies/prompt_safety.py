@@ -21,7 +21,7 @@ Configuration (`[policies.prompt_safety]`)::
     max_embed_chars = 2000       # longer prompts: lexical on all of it, semantic on this much
     [policies.prompt_safety.categories.gore]
     action = "warn"              # allow | warn | block
-    threshold = 0.6              # semantic threshold (head probability, or similarity)
+    threshold = 0.6              # semantic threshold (head score, see prompt_head; or similarity)
 
 `sexual_minors` always blocks; configuring it is an error.
 """
@@ -240,19 +240,17 @@ class PromptSafetyPolicy:
     def _head_reasons(
         self, text: NormalizedText, matches: list[TermMatch], found: set[str], head: PromptHead
     ) -> list[Reason]:
-        """The head's decision: in each window the most probable unsafe class fires when it
-        reaches its threshold; a sexual finding next to a minor or real-person term is
-        promoted to that narrower category."""
+        """The head's decision: in each window the most probable unsafe class fires when the
+        head's score (`PromptHead.decision`) reaches its threshold; a sexual finding next to
+        a minor or real-person term is promoted to that narrower category."""
         windows, probs = self.head_probabilities(text)
         if not windows:
             return []
         benign = head.classes.index(BENIGN)
+        tops, scores = head.unsafe_scores(probs)
         best: dict[str, tuple[float, int]] = {}
-        for w, row in enumerate(probs):
-            masked = row.copy()
-            masked[benign] = -1.0
-            top = int(masked.argmax())
-            category, p = head.classes[top], float(row[top])
+        for w, (top, p) in enumerate(zip(tops.tolist(), scores.tolist(), strict=True)):
+            category = head.classes[top]
             if p >= self.threshold_for(category) and p > best.get(category, (-1.0, 0))[0]:
                 best[category] = (p, w)
         reasons = []
@@ -278,7 +276,9 @@ class PromptSafetyPolicy:
     ) -> Reason:
         category, p, benign_p, window = evidence
         span = text.original_span(*window)
-        detail = f"learned head p={p:.2f} (benign {benign_p:.2f})"
+        unsafe_mass = self.head is not None and self.head.decision == "unsafe_mass"
+        label = "p(unsafe)" if unsafe_mass else "p"
+        detail = f"learned head {label}={p:.2f} (benign {benign_p:.2f})"
         rule = f"semantic_{self.plan.kind}"
         if indicator is not None:
             span = f"{text.original_span(indicator.first, indicator.last)} + {span}"

@@ -75,6 +75,24 @@ def test_violence_needs_verb_and_group_close_together() -> None:
     assert categories("exterminate the cockroaches in the kitchen") == set()
 
 
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("自殺防止のポスター", set()),  # suicide-prevention poster: context in the same run
+        ("自殺する少女", {"self_harm"}),
+        ("자살 예방 포스터", set()),
+        ("áp phích phòng chống tự tử", set()),
+        ("một người tự tử", {"self_harm"}),
+        ("poster pencegahan bunuh diri", set()),
+        ("a girl who wants to unalive herself", {"self_harm"}),
+        ("a headless corpse in the snow", {"gore"}),
+    ],
+)
+def test_context_words_neutralise_in_every_script(prompt: str, expected: set[str]) -> None:
+    found = categories(prompt)
+    assert expected <= found if expected else found == set()
+
+
 def test_every_rule_names_known_sets_and_categories_are_complete() -> None:
     lexicon = default_lexicon()
     assert set(lexicon.categories) == {

@@ -81,6 +81,61 @@ def test_sexual_finding_next_to_a_minor_term_is_sexual_minors(
     assert verdict.action is Action.BLOCK
 
 
+def _split_head(encoder: Any, word: str, decision: str) -> PromptHead:
+    """A head that splits `word`'s mass between two unsafe classes, neither above 0.5."""
+    weights = np.zeros((encoder.dim, len(CLASSES)), dtype=np.float32)
+    bias = np.zeros(len(CLASSES), dtype=np.float32)
+    bias[CLASSES.index("benign")] = 2.0
+    column = int(np.argmax(encoder.encode([word])[0]))
+    for category in ("gore", "violence_incitement"):
+        weights[column, CLASSES.index(category)] = 12.0
+    return PromptHead("minilm", weights, bias, tuple(CLASSES), 0.6, "", decision)
+
+
+def test_unsafe_mass_fires_where_the_mass_is_split_between_classes(
+    context: PolicyContext, hashing_encoder: Any, make_request: Any
+) -> None:
+    mass = _split_head(hashing_encoder, "zorblat", "unsafe_mass")
+    (row,) = mass.probabilities(hashing_encoder.encode(["a zorblat in the garden"]))
+    benign = CLASSES.index("benign")
+    assert max(np.delete(row, benign)) < 0.6 <= 1.0 - row[benign]  # the premise of the test
+    verdict = _policy(context, hashing_encoder, mass).screen_prompt(
+        make_request("a zorblat in the garden")
+    )
+    assert verdict.action is Action.BLOCK
+    (reason,) = verdict.reasons
+    assert reason.category in {"gore", "violence_incitement"}
+    assert reason.detail.startswith("learned head p(unsafe)=") and reason.score >= 0.6
+    top = _split_head(hashing_encoder, "zorblat", "top_class")
+    policy = _policy(context, hashing_encoder, top)
+    assert policy.screen_prompt(make_request("a zorblat in the garden")).action is Action.ALLOW
+    assert (
+        _policy(context, hashing_encoder, mass)
+        .screen_prompt(make_request("a quiet harbour"))
+        .action
+        is Action.ALLOW
+    )
+
+
+def test_head_file_keeps_its_decision(tmp_path: Path) -> None:
+    weights = np.ones((4, len(CLASSES)), dtype=np.float32)
+    path = save_head("e5", weights, np.zeros(len(CLASSES)), CLASSES, 0.9, "abc", tmp_path)
+    assert PromptHead.load(path).decision == "unsafe_mass"
+    path = save_head(
+        "e5", weights, np.zeros(len(CLASSES)), CLASSES, 0.9, "abc", tmp_path, decision="top_class"
+    )
+    assert PromptHead.load(path).decision == "top_class"
+    odd = tmp_path / "odd.npz"
+    with np.load(path) as data:
+        np.savez(odd, **{**dict(data), "decision": np.array("vibes")})
+    with pytest.raises(ConfigError, match="unknown prompt head decision"):
+        PromptHead.load(odd)
+    legacy = tmp_path / "legacy.npz"
+    with np.load(path) as data:
+        np.savez(legacy, **{k: v for k, v in data.items() if k != "decision"})
+    assert PromptHead.load(legacy).decision == "top_class"  # heads saved before the field
+
+
 def test_caller_encoder_gets_no_shipped_head(context: PolicyContext, hashing_encoder: Any) -> None:
     policy = PromptSafetyPolicy({}, context, encoder=hashing_encoder)
     assert policy.head is None  # a caller's space is not the space the head was trained in
@@ -132,7 +187,8 @@ def test_shipped_head_matches_the_training_features_and_corpus() -> None:
     vector = text_embed.E5Encoder().encode(["a lighthouse at dawn"])
     assert head.dim == vector.shape[1] == text_embed.E5_DIM
     assert list(head.classes) == CLASSES
-    assert 0.3 <= head.threshold <= 0.95
+    assert 0.3 <= head.threshold <= 0.995
+    assert head.decision == "unsafe_mass"
     assert head.corpus_sha256 == hashlib.sha256(CORPUS.read_bytes()).hexdigest()
 
 
