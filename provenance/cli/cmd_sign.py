@@ -45,6 +45,14 @@ def sign(
     tool: Annotated[
         str | None, typer.Option("--tool", help='Editing tool, e.g. "Krita 5.2".')
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="X,Y,W,H: the pixels the edit changed (default: found by comparing with "
+            "--parent).",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Directory for the signed copies.")
     ] = None,
@@ -79,7 +87,7 @@ def sign(
     from provenance.pipeline.external import ImportSpec, sign_external
     from provenance.pipeline.studio import Studio
 
-    if editor is not None or parent is not None or actions or tool:
+    if editor is not None or parent is not None or actions or tool or region is not None:
         _sign_human(
             ctx,
             images,
@@ -87,6 +95,7 @@ def sign(
             editor,
             actions or [],
             tool,
+            region,
             out,
             in_place,
             requester,
@@ -144,6 +153,7 @@ def _sign_human(
     editor: str | None,
     actions: list[str],
     tool: str | None,
+    region: str | None,
     out: Path | None,
     in_place: bool,
     requester: str | None,
@@ -154,17 +164,26 @@ def _sign_human(
     as_json: bool,
 ) -> None:
     """`sign EDITED --parent ORIGINAL --editor NAME`, or `sign SKETCH --editor NAME`."""
+    from provenance.credentials.editing import parse_region
     from provenance.pipeline.edits import EditRequest, sign_human_work
     from provenance.pipeline.studio import Studio
 
     if editor is None:
-        raise typer.BadParameter("--parent, --action and --tool need --editor NAME")
+        raise typer.BadParameter("--parent, --action, --tool and --region need --editor NAME")
     if in_place or out is None:
         raise typer.BadParameter("a person's work is signed into --out DIR (never in place)")
     if len(images) != 1:
         raise typer.BadParameter(f"sign one edited file at a time (got {len(images)})")
     spec = EditRequest(
-        editor, tuple(actions), tool, requester, project, license_id, use, accept_invalid_parent
+        editor,
+        tuple(actions),
+        tool,
+        requester,
+        project,
+        license_id,
+        use,
+        accept_invalid_parent,
+        parse_region(region) if region is not None else None,
     )
     (source,) = images
     with Studio(state(ctx).settings) as studio:

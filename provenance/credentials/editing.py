@@ -10,7 +10,8 @@ manifest in which
 * the actions are `c2pa.opened` then the edits (default `c2pa.edited`), each naming the
   person in `actors` (the C2PA place for it), the editing tool as `softwareAgent`, the
   digital source type the result has (`EditKind.source_type`), and the changed rectangle
-  in `changes` when the edit is local;
+  in `changes` when the edit is local (found by comparing the files, or as the person
+  states it with `--region X,Y,W,H`);
 * the edit is screened like an output (output safety, known works) and inherits the licence
   terms of every model in its history (`inherited_card`): a research-only ancestor keeps
   the retouch research-only, and the refusal names that ancestor.
@@ -220,6 +221,30 @@ def changed_region(parent: Any, edited: Any) -> tuple[int, int, int, int] | None
     if width * height >= LOCAL_EDIT_SHARE * edited.width * edited.height:
         return None
     return (x0, y0, width, height)
+
+
+def parse_region(text: str) -> tuple[int, int, int, int]:
+    """`X,Y,W,H` (pixels) as a rectangle; a one-line `BadInputError` when it is not one."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise BadInputError(f"--region {text!r}: expected X,Y,WIDTH,HEIGHT in whole pixels")
+    x, y, width, height = (int(p) for p in parts)
+    if width == 0 or height == 0:
+        raise BadInputError(f"--region {text!r}: width and height must be at least 1")
+    return (x, y, width, height)
+
+
+def check_region(
+    region: tuple[int, int, int, int], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """`region` when it lies inside an image of `size` (width, height), else a clear error."""
+    x, y, width, height = region
+    if x + width > size[0] or y + height > size[1]:
+        raise BadInputError(
+            f"--region {x},{y},{width},{height} reaches outside the "
+            f"{size[0]}x{size[1]} edited image"
+        )
+    return region
 
 
 def region_change(region: tuple[int, int, int, int], description: str) -> dict[str, Any]:

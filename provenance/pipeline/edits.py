@@ -25,6 +25,7 @@ from provenance.credentials.editing import (
     changed_region,
     check_actions,
     check_person_name,
+    check_region,
     inherited_card,
     same_file,
     sha256_of,
@@ -53,6 +54,9 @@ class EditRequest:
     license: str | None = None
     use: str | None = None
     accept_invalid_parent: bool = False
+    #: The rectangle the person says they changed (`--region X,Y,W,H`), instead of the one
+    #: found by comparing the two files.
+    region: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def sign_human_work(
     """
     editor = check_person_name(spec.editor)
     check_actions(spec.actions)  # before any file is read
+    if spec.region is not None and parent is None:
+        raise BadInputError("--region names what an edit changed: give --parent ORIGINAL too")
     tool = check_person_name(spec.tool, "--tool") if spec.tool else None
     data = read_file(edited)
     mime = sniff_mime(data, edited)
@@ -156,11 +162,12 @@ def _parent_side(
     )
     history = ancestors(store)
     actions = check_actions(spec.actions)
-    kind = {
-        "actions": actions,
-        "source_type": source_type(actions, history),
-        "region": changed_region(parent_pixels, pixels),
-    }
+    region = (
+        check_region(spec.region, pixels.size)
+        if spec.region is not None
+        else changed_region(parent_pixels, pixels)
+    )
+    kind = {"actions": actions, "source_type": source_type(actions, history), "region": region}
     return ingredient, history, kind
 
 

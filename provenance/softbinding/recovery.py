@@ -115,14 +115,24 @@ class Recoverer:
         return min(fingerprint.distance(stored, v) for v in variants)
 
     def _summary(self, asset_id: str) -> dict[str, Any]:
+        """The recovered row's facts, and `chain_ok`: whether its row hash recomputes and
+        links to the entry before it (the same check a hash match gets)."""
+        from provenance.ledger.lookup import entry_intact
+
         with self._lookup.snapshot("reading the recovered record"):
             rows = self._lookup.assets(asset_ids=[asset_id])
-        if not rows:
-            return {}
-        row = rows[0]
+            if not rows:
+                return {}
+            row = rows[0]
+            children = self._lookup.children([asset_id])[asset_id]
+            seq = row.get("seq")
+            before = self._lookup.row_hashes_at([seq - 1]) if isinstance(seq, int) else {}
         keys = ("generator", "model_name", "seed", "request_id", "requester",
                 "project", "created_at", "manifest_label", "path", "sha256")  # fmt: skip
-        return {k: _plain(row.get(k)) for k in keys if k in row}
+        out = {k: _plain(row.get(k)) for k in keys if k in row}
+        predecessor = before.get(seq - 1) if isinstance(seq, int) else None
+        out["chain_ok"] = entry_intact(row, children, predecessor)
+        return out
 
 
 def _copy_kind(distance: int | None) -> str | None:

@@ -320,6 +320,8 @@ class Verifier:
         line += f"; {found['copy']})" if found.get("copy") else ")"
         if found.get("fingerprint_mismatch"):
             line += "; FINGERPRINT MISMATCH: the watermark names an asset these pixels are not"
+        if (found.get("record") or {}).get("chain_ok") is False:
+            line += "; its ledger row fails the hash-chain check"
         return replace(report, recovery=found, reason=f"{report.reason}; {line}")
 
 

@@ -238,6 +238,10 @@ def _bad_cases(tmp_path: Path, home: Path) -> dict[str, tuple[list[Any], str]]:
     text.write_text("not an image")
     copy = tmp_path / "copy.png"
     copy.write_bytes(parent.read_bytes())
+
+    def edit(*options: str) -> list[Any]:
+        return [edited, "--parent", parent, "--editor", "Ana", *options]
+
     return {
         "parent not an image": ([edited, "--parent", text, "--editor", "Ana"], "--parent"),
         "parent is the file": ([edited, "--parent", edited, "--editor", "Ana"], "edited file"),
@@ -246,11 +250,24 @@ def _bad_cases(tmp_path: Path, home: Path) -> dict[str, tuple[list[Any], str]]:
         "editor control": ([edited, "--parent", parent, "--editor", "Ana\x07Lima"], "U+0007"),
         "editor newline": ([edited, "--parent", parent, "--editor", "Ana\nx"], "U+000A"),
         "editor bidi": ([edited, "--parent", parent, "--editor", "Ana\u202eL"], "U+202E"),
-        "unknown action": (
-            [edited, "--parent", parent, "--editor", "Ana", "--action", "c2pa.created"],
-            "--action",
-        ),
+        "unknown action": (edit("--action", "c2pa.created"), "--action"),
+        "region outside": (edit("--region", "60,60,10,10"), "reaches outside the 64x64"),
+        "region malformed": (edit("--region", "1,2,x"), "X,Y,WIDTH,HEIGHT"),
+        "region empty": (edit("--region", "0,0,0,5"), "at least 1"),
+        "region, no parent": ([edited, "--editor", "Ana", "--region", "1,1,2,2"], "--parent"),
     }
+
+
+def test_a_stated_region_is_signed_instead_of_the_found_one(studio, tmp_path) -> None:
+    parent = _signed_model_output(studio, tmp_path)
+    edited = _retouch(parent, tmp_path / "retouched.png")
+    result = _edit(studio, edited, parent, tmp_path / "out", "--region", "2,3,40,30")
+    assert result.exit_code == EXIT_OK, result.output
+    line = json.loads(result.stdout)
+    assert line["human"]["region"] == [2, 3, 40, 30]
+    _, edit = _actions(_active(_store(Path(line["path"]), studio)))
+    shape = edit["changes"][0]["region"][0]["shape"]
+    assert (shape["origin"], shape["width"], shape["height"]) == ({"x": 2, "y": 3}, 40, 30)
 
 
 def test_bad_input_is_one_line_and_writes_nothing(studio, tmp_path) -> None:
