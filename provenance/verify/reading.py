@@ -9,7 +9,7 @@ c2pa applies it (a strict xfail in tests/unit/trust/test_verify.py shows it).  c
 errors become states through a table.
 
 Who signed comes from the certificate as c2pa parsed it (crJSON `signature.certificateInfo`:
-subject, issuer, serial, validity; ~0.25 ms), so a damaged certificate that c2pa still
+subject, issuer, serial, validity), so a damaged certificate that c2pa still
 accepts cannot break the report.  c2pa-python hands out no certificate bytes for the claim
 signer (c2pa's `SignatureInfo.cert_chain` is never serialised), so `--certs` shows these
 facts without PEM.
