@@ -193,18 +193,12 @@ class KnownWorksRegistry:
 
     def works_by_ids(self, ids: Sequence[str]) -> list[sa.RowMapping]:
         """The work rows of those ids that exist, in id order (an index update reads them)."""
-        out: list[sa.RowMapping] = []
-        for chunk in _chunks(sorted(set(ids))):
-            out.extend(self._stream(sa.select(WORKS).where(WORKS.c.id.in_(chunk)), 1000))
-        return sorted(out, key=lambda row: row["id"])
+        return self._rows_in(sa.select(WORKS), WORKS.c.id, ids, "reading known works")
 
     def images_of_works(self, columns: Sequence[str], ids: Sequence[str]) -> list[sa.RowMapping]:
-        """The chosen columns of the image rows of those works, in id order."""
-        out: list[sa.RowMapping] = []
-        for chunk in _chunks(sorted(set(ids))):
-            stmt = sa.select(*(IMAGES.c[name] for name in columns))
-            out.extend(self._stream(stmt.where(IMAGES.c.work_id.in_(chunk)), 1000))
-        return sorted(out, key=lambda row: row["id"])
+        """The chosen columns (`id` among them) of the image rows of those works, in id order."""
+        stmt = sa.select(*(IMAGES.c[name] for name in columns))
+        return self._rows_in(stmt, IMAGES.c.work_id, ids, "reading known-work images")
 
     def changes_since(self, revision: int) -> list[RegistryChange]:
         """The logged changes after `revision`, oldest first (gaps mean: not logged)."""
@@ -421,6 +415,21 @@ class KnownWorksRegistry:
                     )
                 )
                 yield conn
+
+    def _rows_in(
+        self,
+        stmt: sa.Select[Any],
+        column: sa.ColumnElement[Any],
+        values: Sequence[Any],
+        action: str,
+    ) -> list[sa.RowMapping]:
+        """The rows of `stmt` whose `column` is one of `values`, in `id` order: IN lists of
+        `_IN_CHUNK` values, all read over one connection."""
+        out: list[sa.RowMapping] = []
+        with self._reading(action) as conn:
+            for chunk in _chunks(sorted(set(values))):
+                out.extend(row._mapping for row in conn.execute(stmt.where(column.in_(chunk))))
+        return sorted(out, key=lambda row: row["id"])
 
     def _stream(self, stmt: sa.Select[Any], batch: int) -> Iterator[sa.RowMapping]:
         with (

@@ -37,9 +37,9 @@ def current_index(
     if found is not None and found.stamp.reflects(stamp, clip_model, semantic_model):
         return found
     if found is not None and _can_follow(found.stamp, stamp, clip_model, semantic_model):
-        changes = logged_changes(registry, found.stamp.revision, stamp.revision)
-        moved = forward(found, registry, changes) if changes else None
-        if moved is not None and changes is not None:
+        changes = logged_changes(registry, found.stamp.revision, stamp.revision) or []
+        moved = forward(found, registry, changes)  # None when the log cannot do it
+        if moved is not None:
             moved.restamped(stamp.revision).save(root)
             if notify is not None:
                 notify(
